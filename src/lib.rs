@@ -1,0 +1,15 @@
+//! modelguard: reads untrusted model files (PyTorch pickles, numpy, joblib) with an allowlist
+//! pickle machine that never executes code, and writes standard safetensors files.
+//!
+//! The engine (`pickle`, `policy`, `formats`, `tensors`, `output`) uses nothing but `std::io` so
+//! it compiles for wasm32-wasip1; everything that touches the OS sits behind the `host` feature.
+
+pub mod error;
+pub mod limits;
+pub mod output;
+pub mod pickle;
+pub mod policy;
+pub mod tensors;
+
+pub use error::{Error, Result};
+pub use limits::Limits;

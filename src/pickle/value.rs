@@ -1,0 +1,410 @@
+//! The inert value graph a pickle builds. Nodes live in an arena and refer to each other by
+//! index, so a memoised object referenced twice is one node (tied weights keep their identity),
+//! cycles cost nothing, and dropping a 1,000,000-deep nesting cannot overflow the stack.
+//!
+//! Nothing here is ever callable: a GLOBAL is a name, and a call that is not on the allowlist is
+//! an [`Object`] that records what *would* have been called with which arguments.
+
+use crate::error::{Error, Result};
+use crate::tensors::torch_dtype::TorchDtype;
+use std::collections::HashMap;
+
+pub type NodeId = u32;
+
+#[derive(Debug, Clone)]
+pub enum Node {
+    None,
+    Bool(bool),
+    Int(i64),
+    /// An integer outside i64, kept as little-endian two's-complement bytes (only compared, never computed with).
+    BigInt(Box<[u8]>),
+    Float(f64),
+    Complex(f64, f64),
+    Str(Box<str>),
+    Bytes(Box<[u8]>),
+    ByteArray(Box<[u8]>),
+    Tuple(Vec<NodeId>),
+    List(Vec<NodeId>),
+    Dict(Dict),
+    Set(Vec<NodeId>),
+    FrozenSet(Vec<NodeId>),
+    /// A symbolic reference `module.name`; resolving it would import code, so we never do.
+    Global(Global),
+    /// The argument of PERSID/BINPERSID: the container format resolves it (torch storages).
+    PersistentId(NodeId),
+    /// A call or instantiation that was not interpreted. Tensors inside stay reachable.
+    Object(Box<Object>),
+    /// A torch tensor produced by an allowlisted rebuild function.
+    Tensor(Box<TensorNode>),
+    /// A numpy array (from `_reconstruct`+BUILD, `_frombuffer`, or a joblib wrapper).
+    Array(Box<ArrayNode>),
+    /// A numpy dtype object.
+    NumpyDtype(NumpyDtype),
+    /// A torch dtype (`torch.float32`), a value rather than a call.
+    TorchDtype(TorchDtype),
+    /// A torch storage class (`torch.FloatStorage`), only meaningful inside a persistent id.
+    StorageType(StorageType),
+    /// `torch.storage._load_from_bytes(b)`: a nested legacy torch stream, parsed by the formats layer.
+    LoadFromBytes(NodeId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    pub module: Box<str>,
+    pub name: Box<str>,
+}
+
+impl Global {
+    pub fn dotted(&self) -> String {
+        format!("{}.{}", self.module, self.name)
+    }
+}
+
+/// What kind of storage class a persistent id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageType {
+    /// `torch.XStorage` / `torch.cuda.XStorage`: elements of this dtype.
+    Typed(TorchDtype),
+    /// `torch.storage.UntypedStorage`: bytes; the tensor's dtype comes from `_rebuild_tensor_v3`.
+    Untyped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Reduce,
+    NewObj,
+    NewObjEx,
+    Inst,
+    Obj,
+}
+
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// The callable or class (usually a Global node).
+    pub callable: NodeId,
+    pub args: Vec<NodeId>,
+    pub kwargs: Option<NodeId>,
+    pub how: CallKind,
+    /// BUILD states applied to it, in order.
+    pub state: Vec<NodeId>,
+    /// Items appended / set on it (APPENDS, SETITEMS on a non-container).
+    pub items: Vec<NodeId>,
+    /// Set when this object is an allowlisted placeholder awaiting BUILD (numpy `_reconstruct`,
+    /// legacy `torch.FloatTensor()`, joblib wrapper).
+    pub placeholder: Option<Placeholder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placeholder {
+    /// `numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')`, filled by BUILD.
+    NumpyArray,
+    /// `torch.FloatTensor()` / `torch.Tensor()` etc., filled by BUILD `(storage, offset, size, stride)`.
+    LegacyTensor(Option<TorchDtype>),
+    /// `joblib.numpy_pickle.NumpyArrayWrapper`, whose data follows the BUILD opcode in the stream.
+    JoblibArray,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DictKind {
+    Dict,
+    OrderedDict,
+    Counter,
+    DefaultDict,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dict {
+    pub kind: DictKind,
+    pub entries: Vec<(NodeId, NodeId)>,
+    /// Position of each hashable key in `entries`, so that re-setting a key replaces its value
+    /// in place like Python does.
+    index: HashMap<Key, usize>,
+    /// `__dict__` set by BUILD (state_dict `_metadata`).
+    pub attrs: Option<NodeId>,
+}
+
+impl Dict {
+    pub fn new(kind: DictKind) -> Self {
+        Dict {
+            kind,
+            entries: Vec::new(),
+            index: HashMap::new(),
+            attrs: None,
+        }
+    }
+}
+
+/// A hashable view of a key: equal keys in Python (`1 == True == 1.0`) are equal here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    None,
+    Int(i64),
+    FloatBits(u64),
+    Big(Box<[u8]>),
+    Str(Box<str>),
+    Bytes(Box<[u8]>),
+    Tuple(Vec<Key>),
+    /// Unhashable-in-our-model keys (objects, globals) compare by identity.
+    Identity(NodeId),
+}
+
+#[derive(Debug, Clone)]
+pub struct TensorNode {
+    /// The storage (a PersistentId or LoadFromBytes node), or the array for device-from-numpy
+    /// tensors; None for layouts that carry no storage (meta, wrapper subclasses).
+    pub storage: Option<NodeId>,
+    /// Set by `_rebuild_tensor_v3` and legacy typed tensor classes; otherwise the storage's dtype.
+    pub dtype: Option<TorchDtype>,
+    pub offset: i64,
+    pub size: Vec<i64>,
+    pub stride: Vec<i64>,
+    pub conj: bool,
+    pub neg: bool,
+    pub layout: TensorLayout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TensorLayout {
+    Dense,
+    /// Backed by a numpy array node instead of a storage.
+    FromArray,
+    Quantized,
+    Sparse,
+    Meta,
+    WrapperSubclass,
+    Nested,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArrayNode {
+    pub dtype: NumpyDtype,
+    pub shape: Vec<u64>,
+    pub fortran: bool,
+    pub data: ArrayData,
+}
+
+#[derive(Debug, Clone)]
+pub enum ArrayData {
+    /// Raw bytes held by a Bytes/ByteArray node.
+    Inline(NodeId),
+    /// Raw bytes in the pickle's input stream (joblib), at this position of the stream.
+    Stream { offset: u64, len: u64 },
+    /// An object array: a list of Python objects, never a tensor.
+    Objects(NodeId),
+}
+
+/// A numpy dtype as far as we interpret it: the descr string (`f4`, `<i8`, `O8`...) and byte order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumpyDtype {
+    pub descr: Box<str>,
+    pub byteorder: char,
+}
+
+/// The arena. Accounting happens here so every allocation the pickle can cause is counted.
+#[derive(Debug, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    value_bytes: u64,
+    max_nodes: usize,
+    max_value_bytes: u64,
+}
+
+impl Graph {
+    pub fn new(max_nodes: usize, max_value_bytes: u64) -> Self {
+        Graph {
+            nodes: Vec::new(),
+            value_bytes: 0,
+            max_nodes,
+            max_value_bytes,
+        }
+    }
+
+    pub fn add(&mut self, node: Node) -> Result<NodeId> {
+        if self.nodes.len() >= self.max_nodes {
+            return Err(Error::limit(
+                "max_nodes",
+                format!("the pickle builds more than {} values", self.max_nodes),
+            ));
+        }
+        let bytes = match &node {
+            Node::Str(s) => s.len() as u64,
+            Node::Bytes(b) | Node::ByteArray(b) | Node::BigInt(b) => b.len() as u64,
+            _ => 0,
+        };
+        self.charge_bytes(bytes)?;
+        self.nodes.push(node);
+        Ok((self.nodes.len() - 1) as NodeId)
+    }
+
+    /// Count bytes about to be allocated for a value, before allocating them.
+    pub fn charge_bytes(&mut self, n: u64) -> Result<()> {
+        self.value_bytes = self.value_bytes.saturating_add(n);
+        if self.value_bytes > self.max_value_bytes {
+            return Err(Error::limit(
+                "max_value_bytes",
+                format!(
+                    "the pickle holds more than {} bytes of strings and bytes",
+                    self.max_value_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    pub fn get_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn as_str(&self, id: NodeId) -> Option<&str> {
+        match self.get(id) {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self, id: NodeId) -> Option<i64> {
+        match self.get(id) {
+            Node::Int(i) => Some(*i),
+            Node::Bool(b) => Some(*b as i64),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self, id: NodeId) -> Option<bool> {
+        match self.get(id) {
+            Node::Bool(b) => Some(*b),
+            Node::Int(i) => Some(*i != 0),
+            Node::None => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Items of a tuple or list.
+    pub fn as_seq(&self, id: NodeId) -> Option<&[NodeId]> {
+        match self.get(id) {
+            Node::Tuple(v) | Node::List(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_global(&self, id: NodeId) -> Option<&Global> {
+        match self.get(id) {
+            Node::Global(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// A tuple/list of ints (sizes, strides, shapes).
+    pub fn as_int_seq(&self, id: NodeId) -> Option<Vec<i64>> {
+        self.as_seq(id)?.iter().map(|&i| self.as_int(i)).collect()
+    }
+
+    fn key_of(&self, id: NodeId, depth: usize) -> Key {
+        if depth > 32 {
+            return Key::Identity(id);
+        }
+        match self.get(id) {
+            Node::None => Key::None,
+            Node::Bool(b) => Key::Int(*b as i64),
+            Node::Int(i) => Key::Int(*i),
+            Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Key::Int(*f as i64),
+            Node::Float(f) => Key::FloatBits(f.to_bits()),
+            Node::BigInt(b) => Key::Big(b.clone()),
+            Node::Str(s) => Key::Str(s.clone()),
+            Node::Bytes(b) => Key::Bytes(b.clone()),
+            Node::Tuple(items) => Key::Tuple(items.iter().map(|&i| self.key_of(i, depth + 1)).collect()),
+            _ => Key::Identity(id),
+        }
+    }
+
+    /// `d[key] = value` with Python semantics: an existing equal key keeps its position.
+    pub fn dict_set(&mut self, dict: NodeId, key: NodeId, value: NodeId) {
+        let k = self.key_of(key, 0);
+        if let Node::Dict(d) = self.get_mut(dict) {
+            match d.index.get(&k) {
+                Some(&pos) => d.entries[pos].1 = value,
+                None => {
+                    d.index.insert(k, d.entries.len());
+                    d.entries.push((key, value));
+                }
+            }
+        }
+    }
+
+    /// Find a value by string key in a dict node.
+    pub fn dict_get(&self, dict: NodeId, key: &str) -> Option<NodeId> {
+        match self.get(dict) {
+            Node::Dict(d) => d.index.get(&Key::Str(key.into())).map(|&p| d.entries[p].1),
+            _ => None,
+        }
+    }
+
+    /// A short, bounded description of a value for findings ("what would have been called with").
+    pub fn describe(&self, id: NodeId, budget: usize) -> String {
+        let mut out = String::new();
+        self.describe_into(id, &mut out, budget, 0);
+        out
+    }
+
+    fn describe_into(&self, id: NodeId, out: &mut String, budget: usize, depth: usize) {
+        if out.len() >= budget || depth > 6 {
+            out.push('…');
+            return;
+        }
+        let seq = |out: &mut String, items: &[NodeId], open: &str, close: &str| {
+            out.push_str(open);
+            for (i, &it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                if out.len() >= budget {
+                    out.push('…');
+                    break;
+                }
+                self.describe_into(it, out, budget, depth + 1);
+            }
+            out.push_str(close);
+        };
+        match self.get(id) {
+            Node::None => out.push_str("None"),
+            Node::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+            Node::Int(i) => out.push_str(&i.to_string()),
+            Node::BigInt(_) => out.push_str("<big int>"),
+            Node::Float(f) => out.push_str(&f.to_string()),
+            Node::Complex(r, i) => out.push_str(&format!("({r}+{i}j)")),
+            Node::Str(s) => {
+                let cut: String = s.chars().take(budget.saturating_sub(out.len()).max(8)).collect();
+                out.push_str(&format!("{cut:?}"));
+            }
+            Node::Bytes(b) | Node::ByteArray(b) => out.push_str(&format!("<{} bytes>", b.len())),
+            Node::Tuple(v) => seq(out, v, "(", ")"),
+            Node::List(v) => seq(out, v, "[", "]"),
+            Node::Set(v) | Node::FrozenSet(v) => seq(out, v, "{", "}"),
+            Node::Dict(d) => out.push_str(&format!("{{<dict of {}>}}", d.entries.len())),
+            Node::Global(g) => out.push_str(&g.dotted()),
+            Node::PersistentId(_) => out.push_str("<persistent id>"),
+            Node::Object(o) => {
+                self.describe_into(o.callable, out, budget, depth + 1);
+                seq(out, &o.args, "(", ")");
+            }
+            Node::Tensor(_) => out.push_str("<tensor>"),
+            Node::Array(_) => out.push_str("<ndarray>"),
+            Node::NumpyDtype(d) => out.push_str(&format!("dtype({})", d.descr)),
+            Node::TorchDtype(d) => out.push_str(&format!("torch.{}", d.name())),
+            Node::StorageType(_) => out.push_str("<storage type>"),
+            Node::LoadFromBytes(_) => out.push_str("<nested torch stream>"),
+        }
+    }
+}

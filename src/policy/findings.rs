@@ -1,0 +1,182 @@
+//! Findings: what the allowlist machine saw that a real loader would have executed or trusted.
+//! Rule ids are stable (documented in the README) so CI suppressions survive upgrades.
+
+use crate::error::Location;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            other => return Err(format!("unknown severity `{other}`")),
+        })
+    }
+}
+
+/// The stable rule ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Rule {
+    /// A known code-execution / file / network / import / nested-loader callable is invoked.
+    #[serde(rename = "MG001")]
+    DangerousCall,
+    /// A known dangerous callable is referenced (GLOBAL) even if not invoked.
+    #[serde(rename = "MG002")]
+    DangerousGlobal,
+    /// Any other non-allowlisted callable is invoked (REDUCE, INST, OBJ).
+    #[serde(rename = "MG003")]
+    UnknownCall,
+    /// A non-allowlisted class is instantiated without calling it (NEWOBJ): `cls.__new__` + state.
+    #[serde(rename = "MG004")]
+    UnknownClass,
+    /// A non-allowlisted global is referenced but never invoked.
+    #[serde(rename = "MG005")]
+    UnknownGlobal,
+    /// BUILD on a module, function or class: overwrites attributes of live code.
+    #[serde(rename = "MG006")]
+    BuildOnGlobal,
+    /// Dotted name in GLOBAL/STACK_GLOBAL: attribute traversal (`pathlib` + `os.system`).
+    #[serde(rename = "MG007")]
+    DottedGlobal,
+    /// EXT1/EXT2/EXT4: the copyreg extension registry decides what runs.
+    #[serde(rename = "MG008")]
+    ExtensionOpcode,
+    /// FRAME lengths that disagree with the opcodes inside (parser-differential evasion).
+    #[serde(rename = "MG009")]
+    FrameInconsistency,
+    /// The stream breaks after calls ran: a real loader executed them before failing.
+    #[serde(rename = "MG010")]
+    BrokenAfterCalls,
+    /// Bytes after the final STOP.
+    #[serde(rename = "MG011")]
+    TrailingBytes,
+    /// A persistent id where no loader defines one (plain pickle).
+    #[serde(rename = "MG012")]
+    UnexpectedPersistentId,
+    /// Container differential (duplicate member, name mismatch, CRC, junk...).
+    #[serde(rename = "MG013")]
+    ContainerAnomaly,
+    /// A pickle nested in bytes (`_load_from_bytes`, object arrays) — its findings follow.
+    #[serde(rename = "MG014")]
+    NestedPickle,
+    /// Whole-module pickle (`torch.save(model)`): class references that torch would import.
+    #[serde(rename = "MG015")]
+    ModulePickle,
+    /// Content type disagrees with the file name (a pickle named `.safetensors`).
+    #[serde(rename = "MG016")]
+    ExtensionMismatch,
+    /// TorchScript code present (`code/` members): runs if loaded with torch.jit.load.
+    #[serde(rename = "MG017")]
+    TorchScriptCode,
+}
+
+impl Rule {
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::DangerousCall => "MG001",
+            Rule::DangerousGlobal => "MG002",
+            Rule::UnknownCall => "MG003",
+            Rule::UnknownClass => "MG004",
+            Rule::UnknownGlobal => "MG005",
+            Rule::BuildOnGlobal => "MG006",
+            Rule::DottedGlobal => "MG007",
+            Rule::ExtensionOpcode => "MG008",
+            Rule::FrameInconsistency => "MG009",
+            Rule::BrokenAfterCalls => "MG010",
+            Rule::TrailingBytes => "MG011",
+            Rule::UnexpectedPersistentId => "MG012",
+            Rule::ContainerAnomaly => "MG013",
+            Rule::NestedPickle => "MG014",
+            Rule::ModulePickle => "MG015",
+            Rule::ExtensionMismatch => "MG016",
+            Rule::TorchScriptCode => "MG017",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub message: String,
+    /// The global involved, `module.name`, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global: Option<String>,
+    pub location: Location,
+}
+
+/// Collects findings, merging repeats of the same rule on the same subject (a pickle that
+/// instantiates one class 10,000 times is one finding, located at its first occurrence).
+#[derive(Debug, Default, Clone)]
+pub struct Findings {
+    items: Vec<Finding>,
+}
+
+impl Findings {
+    pub fn push(&mut self, f: Finding) {
+        let dup = self
+            .items
+            .iter()
+            .any(|g| g.rule == f.rule && g.global == f.global && g.location.member == f.location.member && (f.global.is_some() || g.message == f.message));
+        if !dup {
+            self.items.push(f);
+        }
+    }
+
+    pub fn extend(&mut self, other: impl IntoIterator<Item = Finding>) {
+        for f in other {
+            self.push(f);
+        }
+    }
+
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.items.iter().map(|f| f.severity).max()
+    }
+
+    pub fn items(&self) -> &[Finding] {
+        &self.items
+    }
+
+    pub fn into_vec(self) -> Vec<Finding> {
+        self.items
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether any call that is not an interpreted allowlisted one was seen (a real loader ran it).
+    pub fn any_call(&self) -> bool {
+        self.items
+            .iter()
+            .any(|f| matches!(f.rule, Rule::DangerousCall | Rule::UnknownCall | Rule::UnknownClass | Rule::BuildOnGlobal))
+    }
+}
