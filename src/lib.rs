@@ -5,6 +5,7 @@
 //! it compiles for wasm32-wasip1; everything that touches the OS sits behind the `host` feature.
 
 pub mod error;
+pub mod formats;
 pub mod limits;
 pub mod output;
 pub mod pickle;
@@ -13,3 +14,6 @@ pub mod tensors;
 
 pub use error::{Error, Result};
 pub use limits::Limits;
+pub mod convert;
+#[cfg(feature = "host")]
+pub mod cli;

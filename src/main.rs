@@ -1,1 +1,7 @@
-fn main() {}
+use clap::Parser;
+use modelguard::cli::{run, Cli};
+
+fn main() {
+    let cli = Cli::parse();
+    std::process::exit(run(cli));
+}

@@ -666,6 +666,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
     }
 
     fn call(&mut self, callable: NodeId, args: Vec<NodeId>, kwargs: Option<NodeId>, how: CallKind) -> Result<NodeId> {
+        let callable = self.unwrap_module_pid(callable);
         if let Some(v) = interpret::call(self.graph, callable, &args, kwargs, how)? {
             return Ok(v);
         }
@@ -678,8 +679,22 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             how,
             state: Vec::new(),
             items: Vec::new(),
+            dict_items: Vec::new(),
             placeholder,
         })))
+    }
+
+    /// Legacy whole-module pickles persist classes as `('module', cls, source_file, source)`;
+    /// the loader's persistent_load returns `cls`, so that is what gets instantiated.
+    fn unwrap_module_pid(&self, callable: NodeId) -> NodeId {
+        if let Node::PersistentId(pid) = self.graph.get(callable) {
+            if let Some(items) = self.graph.as_seq(*pid) {
+                if items.len() == 4 && self.graph.as_str(items[0]) == Some("module") && self.graph.as_global(items[1]).is_some() {
+                    return items[1];
+                }
+            }
+        }
+        callable
     }
 
     fn report_call(&mut self, callable: NodeId, args: &[NodeId], how: CallKind) {
@@ -742,7 +757,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 Ok(())
             }
             Node::Object(o) => {
-                o.items.extend(items);
+                o.dict_items.extend(items.chunks(2).map(|p| (p[0], p[1])));
                 Ok(())
             }
             _ => Err(Error::malformed("SETITEM(S) on something that is not a dict")),
@@ -766,6 +781,8 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 if !self.ctx.joblib {
                     return Err(Error::malformed("joblib NumpyArrayWrapper inside a non-joblib pickle"));
                 }
+                // joblib ends the frame before the raw bytes; they belong to no frame.
+                self.frame_end = None;
                 if let Some(align) = req.alignment {
                     let pad = input.read_u8()? as u64;
                     if pad == 0 || pad > align {

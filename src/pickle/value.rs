@@ -87,8 +87,10 @@ pub struct Object {
     pub how: CallKind,
     /// BUILD states applied to it, in order.
     pub state: Vec<NodeId>,
-    /// Items appended / set on it (APPENDS, SETITEMS on a non-container).
+    /// Items appended or added to it (APPENDS, ADDITEMS on a non-container).
     pub items: Vec<NodeId>,
+    /// Key/value pairs set on it (SETITEMS on a non-container, e.g. a dict subclass).
+    pub dict_items: Vec<(NodeId, NodeId)>,
     /// Set when this object is an allowlisted placeholder awaiting BUILD (numpy `_reconstruct`,
     /// legacy `torch.FloatTensor()`, joblib wrapper).
     pub placeholder: Option<Placeholder>,

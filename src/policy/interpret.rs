@@ -292,6 +292,7 @@ pub fn call(
                 how,
                 state: Vec::new(),
                 items: Vec::new(),
+            dict_items: Vec::new(),
                 placeholder: None,
             })))?))
         }
@@ -308,6 +309,7 @@ fn placeholder(g: &mut Graph, callable: NodeId, how: CallKind, p: Placeholder) -
         how,
         state: Vec::new(),
         items: Vec::new(),
+            dict_items: Vec::new(),
         placeholder: Some(p),
     })))
 }

@@ -4,3 +4,7 @@
 pub mod dtype;
 pub mod numpy;
 pub mod torch_dtype;
+pub mod gather;
+pub mod naming;
+pub mod resolve;
+pub mod spec;

@@ -1,0 +1,190 @@
+//! Hugging Face checkpoint folders: `pytorch_model.bin`, or shards listed by
+//! `pytorch_model.bin.index.json`. The output folder follows Hugging Face's converter:
+//! `model.safetensors`, or `model-0000X-of-0000N.safetensors` + `model.safetensors.index.json`.
+//! It is built in a temporary folder beside the destination and renamed into place at the end.
+
+use super::convert::{convert_file, parent_dir};
+use super::report::{FileReport, Report};
+use crate::convert::{ConvertOptions, EXIT_ERROR, EXIT_OK, EXIT_REFUSED};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+const INDEX: &str = "pytorch_model.bin.index.json";
+const SINGLE: &str = "pytorch_model.bin";
+const MAX_INDEX_BYTES: u64 = 64 << 20;
+
+fn error_report(input: &Path, msg: String) -> (Report, i32) {
+    let r = FileReport {
+        input: input.display().to_string(),
+        format: "hf-folder".into(),
+        error: Some(msg),
+        verdict: Some(crate::convert::Verdict::Error),
+        ..Default::default()
+    };
+    (Report::new(r, EXIT_ERROR, Vec::new()), EXIT_ERROR)
+}
+
+/// The output name Hugging Face's converter gives a shard: `pytorch_model` → `model`, `.bin` → `.safetensors`.
+pub fn safetensors_name(bin: &str) -> String {
+    let stem = bin.strip_suffix(".bin").unwrap_or(bin);
+    let stem = match stem.strip_prefix("pytorch_model") {
+        Some(rest) => format!("model{rest}"),
+        None => stem.to_string(),
+    };
+    format!("{stem}.safetensors")
+}
+
+fn plain_file_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
+}
+
+pub fn convert_folder(input: &Path, output: &Path, opts: &ConvertOptions, hashes: bool) -> (Report, i32) {
+    let index_path = input.join(INDEX);
+    let (shards, index): (Vec<String>, Option<(Map<String, Value>, BTreeMap<String, String>)>) = if index_path.is_file() {
+        match read_index(&index_path) {
+            Ok((meta, map)) => {
+                let files: BTreeSet<String> = map.values().cloned().collect();
+                (files.into_iter().collect(), Some((meta, map)))
+            }
+            Err(e) => return error_report(input, e),
+        }
+    } else if input.join(SINGLE).is_file() {
+        (vec![SINGLE.to_string()], None)
+    } else {
+        return error_report(input, format!("folder holds neither {SINGLE} nor {INDEX}"));
+    };
+    if output.exists() && fs::read_dir(output).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return error_report(input, format!("output folder {} exists and is not empty", output.display()));
+    }
+    let tmp = match tempfile::Builder::new()
+        .prefix(&format!(".{}.", output.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
+        .suffix(".modelguard-tmp")
+        .tempdir_in(parent_dir(output))
+    {
+        Ok(t) => t,
+        Err(e) => return error_report(input, format!("cannot create a temporary folder: {e}")),
+    };
+    let mut files = Vec::new();
+    let mut code = EXIT_OK;
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    let mut dropped: BTreeMap<String, String> = BTreeMap::new();
+    for shard in &shards {
+        let out_name = safetensors_name(shard);
+        let (rep, c) = convert_file(&input.join(shard), &tmp.path().join(&out_name), opts, hashes);
+        code = code.max(c);
+        for t in &rep.tensors {
+            found.insert(t.name.clone(), out_name.clone());
+        }
+        files.push(rep);
+        if c != EXIT_OK {
+            break;
+        }
+    }
+    if opts.dedup && code == EXIT_OK {
+        // Names --dedup dropped are recorded as `dropped -> kept` in each shard's metadata.
+        for f in &files {
+            if let Some(out) = &f.output {
+                if let Ok(meta) = shard_metadata(Path::new(out)) {
+                    dropped.extend(meta.into_iter().filter(|(k, _)| k != "format"));
+                }
+            }
+        }
+    }
+    if code == EXIT_OK {
+        if let Some((meta, map)) = &index {
+            let expected: BTreeSet<&String> = map.keys().filter(|k| !dropped.contains_key(*k)).collect();
+            let got: BTreeSet<&String> = found.keys().collect();
+            if expected != got {
+                let missing: Vec<_> = expected.difference(&got).take(5).collect();
+                let extra: Vec<_> = got.difference(&expected).take(5).collect();
+                let mut summary = summarize(input, None, &files);
+                summary.error = Some(format!(
+                    "the shards do not hold what {INDEX} lists (missing {missing:?}, unlisted {extra:?})"
+                ));
+                return (Report::new(summary, EXIT_ERROR, files), EXIT_ERROR);
+            }
+            let mut new_meta = meta.clone();
+            for (k, v) in &dropped {
+                new_meta.insert(k.clone(), Value::String(v.clone()));
+            }
+            let weight_map: Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| !dropped.contains_key(*k))
+                .map(|(k, v)| (k.clone(), Value::String(safetensors_name(v))))
+                .collect();
+            let doc = serde_json::json!({ "metadata": new_meta, "weight_map": weight_map });
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+            if let Err(e) = fs::write(tmp.path().join("model.safetensors.index.json"), text) {
+                return error_report(input, format!("cannot write the index: {e}"));
+            }
+        }
+        let tmp_path = tmp.keep();
+        let _ = fs::remove_dir(output);
+        if let Err(e) = fs::rename(&tmp_path, output) {
+            let _ = fs::remove_dir_all(&tmp_path);
+            return error_report(input, format!("cannot move the output folder into place: {e}"));
+        }
+        for f in &mut files {
+            if let Some(o) = &f.output {
+                let name = Path::new(o).file_name().unwrap_or_default();
+                f.output = Some(output.join(name).display().to_string());
+            }
+        }
+    }
+    let mut summary = summarize(input, Some(output), &files);
+    if code == EXIT_REFUSED {
+        summary.output = None;
+    }
+    (Report::new(summary, code, files), code)
+}
+
+fn summarize(input: &Path, output: Option<&Path>, files: &[FileReport]) -> FileReport {
+    let findings: Vec<_> = files.iter().flat_map(|f| f.findings.iter().cloned()).collect();
+    let error = files.iter().find_map(|f| f.error.clone());
+    FileReport {
+        input: input.display().to_string(),
+        format: "hf-folder".into(),
+        output: output.map(|o| o.display().to_string()),
+        tensor_count: files.iter().map(|f| f.tensor_count).sum(),
+        total_bytes: files.iter().map(|f| f.total_bytes).sum(),
+        verdict: Some(crate::convert::verdict(&findings, error.is_some())),
+        error,
+        warnings: files.iter().flat_map(|f| f.warnings.iter().cloned()).collect(),
+        findings,
+        ..Default::default()
+    }
+}
+
+type IndexParts = (Map<String, Value>, BTreeMap<String, String>);
+
+fn read_index(path: &Path) -> Result<IndexParts, String> {
+    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > MAX_INDEX_BYTES {
+        return Err(format!("{INDEX} is larger than {MAX_INDEX_BYTES} bytes"));
+    }
+    let text = fs::read_to_string(path).map_err(|e| format!("{INDEX}: {e}"))?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{INDEX}: {e}"))?;
+    let meta = doc.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let map = doc
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("{INDEX} has no weight_map"))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in map {
+        let file = v.as_str().ok_or_else(|| format!("{INDEX}: weight_map value for {k} is not a string"))?;
+        if !plain_file_name(file) {
+            return Err(format!("{INDEX}: shard name {file:?} is not a plain file name"));
+        }
+        out.insert(k.clone(), file.to_string());
+    }
+    Ok((meta, out))
+}
+
+fn shard_metadata(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let mut f = fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let h = crate::output::validate_header(&mut f, len, crate::output::Strictness::Canonical).map_err(|e| e.to_string())?;
+    Ok(h.metadata)
+}

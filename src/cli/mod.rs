@@ -1,0 +1,63 @@
+//! The `modelguard` command line (host side): argument parsing, files, reports, exit codes.
+
+pub mod convert;
+pub mod folder;
+pub mod report;
+
+use crate::policy::findings::Severity;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "modelguard", version, about = "Make untrusted ML model files safe: convert pickled checkpoints to safetensors without executing them")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Convert a checkpoint (torch zip/legacy/TAR/TorchScript, pickle, npy/npz, joblib, or a
+    /// Hugging Face folder) to safetensors. Exit 0 converted, 1 refused (findings), 2 error.
+    Convert(ConvertArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// The model file, or a Hugging Face folder (pytorch_model.bin or sharded with an index).
+    pub input: PathBuf,
+    /// The safetensors file to write (a folder when the input is a folder).
+    pub output: PathBuf,
+    /// Write a JSON report here (`-` for stdout).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Refuse when a finding reaches this severity: info, low, medium, high, critical, or none.
+    #[arg(long, default_value = "high", value_parser = parse_fail_on)]
+    pub fail_on: FailOn,
+    /// Keep one name per exact alias (tied weights) and record the others in __metadata__.
+    #[arg(long)]
+    pub dedup: bool,
+    /// Skip tensors safetensors cannot store (quantized, sparse, complex128...) with a warning.
+    #[arg(long)]
+    pub skip_unsupported: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FailOn(pub Option<Severity>);
+
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(FailOn(None));
+    }
+    s.parse::<Severity>().map(|v| FailOn(Some(v)))
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Convert(args) => convert::run(&args),
+    }
+}

@@ -1,0 +1,101 @@
+//! The JSON report of `convert` (`--report FILE`).
+
+use crate::convert::{TensorEntry, Verdict};
+use crate::policy::findings::Finding;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FileReport {
+    pub input: String,
+    pub format: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_sha256: Option<String>,
+    pub tensor_count: usize,
+    pub total_bytes: u64,
+    pub verdict: Option<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+    pub tensors: Vec<TensorEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    #[serde(flatten)]
+    pub summary: FileReport,
+    pub exit_code: i32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileReport>,
+}
+
+impl Report {
+    pub fn new(summary: FileReport, exit_code: i32, files: Vec<FileReport>) -> Self {
+        Report {
+            tool: "modelguard",
+            version: env!("CARGO_PKG_VERSION"),
+            summary,
+            exit_code,
+            files,
+        }
+    }
+
+    pub fn write_to(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        if path.as_os_str() == "-" {
+            let mut out = std::io::stdout().lock();
+            out.write_all(json.as_bytes())?;
+            out.write_all(b"\n")
+        } else {
+            std::fs::write(path, json + "\n")
+        }
+    }
+}
+
+/// sha256 of a whole file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A writer that hashes what passes through it.
+pub struct HashingWriter<W: Write> {
+    pub inner: W,
+    pub hasher: Option<Sha256>,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

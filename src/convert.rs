@@ -1,0 +1,166 @@
+//! The conversion pipeline as the worker runs it: analyse the input, decide from the findings,
+//! plan the output (dedup, metadata), and stream the safetensors bytes into any sink.
+//! No paths and no OS calls here: the host hands us an open input and an output sink.
+
+use crate::error::{Error, Result};
+use crate::formats::{self, Analysis, Format, Options};
+use crate::output::{SafetensorsWriter, OutTensor};
+use crate::policy::findings::{Finding, Severity};
+use crate::tensors::gather::{gather, ReadAt};
+use crate::tensors::spec::TensorSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+
+/// Strided views are gathered in memory up to this many bytes of storage.
+pub const MAX_GATHER_SPAN: u64 = 256 << 20;
+
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    pub format: Options,
+    /// Refuse when a finding reaches this severity; None converts regardless (`--fail-on none`).
+    pub fail_on: Option<Severity>,
+    pub dedup: bool,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            format: Options::default(),
+            fail_on: Some(Severity::High),
+            dedup: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Clean,
+    Suspicious,
+    Malicious,
+    Error,
+}
+
+/// Exit codes shared by every command.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_REFUSED: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+pub fn verdict(findings: &[Finding], error: bool) -> Verdict {
+    match findings.iter().map(|f| f.severity).max() {
+        Some(Severity::High | Severity::Critical) => Verdict::Malicious,
+        _ if error => Verdict::Error,
+        Some(Severity::Medium) => Verdict::Suspicious,
+        _ => Verdict::Clean,
+    }
+}
+
+/// A tensor as the report lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TensorEntry {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    pub nbytes: u64,
+}
+
+/// What is written: tensors in the order given, plus `__metadata__`.
+pub struct Plan {
+    pub tensors: Vec<(String, TensorSpec)>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Plan {
+    pub fn entries(&self) -> Vec<TensorEntry> {
+        self.tensors
+            .iter()
+            .map(|(n, s)| TensorEntry {
+                name: n.clone(),
+                dtype: s.dtype.as_str().into(),
+                shape: s.shape.clone(),
+                nbytes: s.nbytes(),
+            })
+            .collect()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.tensors.iter().map(|(_, s)| s.nbytes()).sum()
+    }
+}
+
+/// Analyse an input (the engine entry point for every command).
+pub fn analyze<R: Read + Seek>(input: &mut R, len: u64, opts: &ConvertOptions) -> Analysis {
+    formats::analyze(input, len, &opts.format)
+}
+
+/// Whether the findings refuse the conversion.
+pub fn refused(findings: &[Finding], fail_on: Option<Severity>) -> bool {
+    fail_on.is_some_and(|level| findings.iter().any(|f| f.severity >= level))
+}
+
+/// Build the output plan. Exact aliases (tied weights: same storage, offset, shape, stride,
+/// dtype) keep every name unless `dedup`, which keeps the lexicographically smallest and
+/// records `dropped -> kept` in `__metadata__` as Hugging Face's converter does.
+pub fn plan(tensors: Vec<(String, TensorSpec)>, dedup: bool, max_output: u64) -> Result<Plan> {
+    let mut metadata = BTreeMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    let mut tensors = tensors;
+    if dedup {
+        let mut sorted: Vec<usize> = (0..tensors.len()).collect();
+        sorted.sort_by(|&a, &b| tensors[a].0.cmp(&tensors[b].0));
+        let mut kept: Vec<usize> = Vec::new();
+        let mut drop = vec![false; tensors.len()];
+        for i in sorted {
+            let spec = &tensors[i].1;
+            if spec.nbytes() > 0 {
+                if let Some(&k) = kept.iter().find(|&&k| tensors[k].1.same_view(spec)) {
+                    metadata.insert(tensors[i].0.clone(), tensors[k].0.clone());
+                    drop[i] = true;
+                    continue;
+                }
+            }
+            kept.push(i);
+        }
+        let mut idx = 0;
+        tensors.retain(|_| {
+            let keep = !drop[idx];
+            idx += 1;
+            keep
+        });
+    }
+    if metadata.contains_key("__metadata__") || tensors.iter().any(|(n, _)| n == "__metadata__") {
+        return Err(Error::malformed("a tensor is named `__metadata__`, which safetensors reserves"));
+    }
+    let total: u64 = tensors.iter().map(|(_, s)| s.nbytes()).sum();
+    if total > max_output {
+        return Err(Error::limit("max_output_bytes", format!("{total} bytes of tensor data")));
+    }
+    Ok(Plan { tensors, metadata })
+}
+
+/// Stream the planned tensors as a safetensors file into `sink`.
+pub fn write<W: Write>(plan: &Plan, input: &mut dyn ReadAt, sink: W) -> Result<W> {
+    let out: Vec<OutTensor> = plan
+        .tensors
+        .iter()
+        .map(|(n, s)| OutTensor {
+            name: n.clone(),
+            dtype: s.dtype,
+            shape: s.shape.clone(),
+        })
+        .collect();
+    let by_name: BTreeMap<&str, &TensorSpec> = plan.tensors.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let mut writer = SafetensorsWriter::new(sink, out, &plan.metadata)?;
+    let order: Vec<String> = writer.order().iter().map(|(t, _)| t.name.clone()).collect();
+    for name in order {
+        let spec = by_name[name.as_str()];
+        gather(spec, input, MAX_GATHER_SPAN, &mut |chunk| writer.write_data(chunk))?;
+    }
+    writer.finish()
+}
+
+/// Format name for reports.
+pub fn format_name(f: Format) -> &'static str {
+    f.as_str()
+}

@@ -1,0 +1,164 @@
+//! `.npy` files (formats.md §6.1): magic, version, a Python-literal header, raw data. Object
+//! arrays are pickles: we scan them for findings and refuse them, as numpy does by default.
+
+use super::pystr::{self, Lit};
+use super::{Analysis, Options};
+use crate::error::{Error, Result};
+use crate::pickle::value::Graph;
+use crate::pickle::{Context, Input, Machine};
+use crate::tensors::gather::ReadAt;
+use crate::tensors::resolve::dense_array_spec;
+use crate::tensors::spec::{DataSource, TensorSpec};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+/// numpy's own cap on header size for untrusted files.
+const MAX_HEADER: u64 = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct NpyHeader {
+    pub descr: String,
+    pub byteorder: char,
+    pub fortran: bool,
+    pub shape: Vec<u64>,
+    /// Offset of the data, relative to the start of the .npy bytes.
+    pub data_offset: u64,
+}
+
+impl NpyHeader {
+    pub fn is_object(&self) -> bool {
+        self.descr.starts_with('O')
+    }
+}
+
+/// Parse the header of a .npy that starts at `base` and is `len` bytes long.
+pub fn parse_header(data: &mut dyn ReadAt, base: u64, len: u64) -> Result<NpyHeader> {
+    let bad = |why: String| Error::malformed(format!("npy: {why}"));
+    if len < 10 {
+        return Err(bad("file too short".into()));
+    }
+    let mut pre = [0u8; 12];
+    data.read_at(base, &mut pre[..10.min(len as usize)])?;
+    if &pre[..6] != b"\x93NUMPY" {
+        return Err(bad("missing magic".into()));
+    }
+    let (hlen, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as u64, 10u64),
+        2 | 3 => {
+            if len < 12 {
+                return Err(bad("file too short".into()));
+            }
+            data.read_at(base + 10, &mut pre[10..12])?;
+            (u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64, 12u64)
+        }
+        v => return Err(bad(format!("unsupported format version {v}"))),
+    };
+    if hlen > MAX_HEADER {
+        return Err(Error::limit("npy header", format!("header of {hlen} bytes (numpy refuses > {MAX_HEADER})")));
+    }
+    if start + hlen > len {
+        return Err(bad("header runs past the end".into()));
+    }
+    let mut h = vec![0u8; hlen as usize];
+    data.read_at(base + start, &mut h)?;
+    let text = if pre[6] == 3 {
+        String::from_utf8(h).map_err(|_| bad("header is not UTF-8".into()))?
+    } else {
+        h.iter().map(|&b| b as char).collect()
+    };
+    let Lit::Dict(items) = pystr::parse(&text)? else {
+        return Err(bad("header is not a dict".into()));
+    };
+    let get = |k: &str| items.iter().find(|(key, _)| *key == Lit::Str(k.into())).map(|(_, v)| v.clone());
+    if items.len() != 3 {
+        return Err(bad("header must have exactly descr, fortran_order, shape".into()));
+    }
+    let descr = match get("descr") {
+        Some(Lit::Str(s)) => s,
+        Some(_) => return Err(Error::unsupported("npy: structured dtypes are not tensors")),
+        None => return Err(bad("header has no descr".into())),
+    };
+    let fortran = match get("fortran_order") {
+        Some(Lit::Bool(b)) => b,
+        _ => return Err(bad("fortran_order is not a bool".into())),
+    };
+    let shape = match get("shape") {
+        Some(Lit::Seq(v)) => v
+            .into_iter()
+            .map(|d| match d {
+                Lit::Int(i) => u64::try_from(i).map_err(|_| bad("negative dimension".into())),
+                _ => Err(bad("shape is not a tuple of ints".into())),
+            })
+            .collect::<Result<Vec<_>>>()?,
+        _ => return Err(bad("shape is not a tuple".into())),
+    };
+    let (byteorder, code) = match descr.chars().next() {
+        Some(c @ ('<' | '>' | '|' | '=')) => (c, descr[1..].to_string()),
+        _ => ('=', descr.clone()),
+    };
+    Ok(NpyHeader {
+        descr: code,
+        byteorder,
+        fortran,
+        shape,
+        data_offset: start + hlen,
+    })
+}
+
+/// The tensor of a .npy at `base` (file offset or inline bytes).
+pub fn tensor(header: &NpyHeader, name: &str, source: DataSource, opts: &Options) -> Result<TensorSpec> {
+    dense_array_spec(
+        name,
+        &header.descr,
+        header.byteorder,
+        &header.shape,
+        header.fortran,
+        source,
+        format!("npy:{name}"),
+        opts.limits.max_rank,
+    )?
+    .ok_or_else(|| Error::unsupported(format!("array `{name}` has dtype `{}`, which is not a tensor", header.descr)))
+}
+
+pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) -> Result<()> {
+    let header = parse_header(&mut crate::tensors::gather::SeekReader(&mut *r), 0, len)?;
+    if header.is_object() {
+        scan_object_pickle(r, header.data_offset, len, opts, a, None)?;
+        return Err(Error::unsupported(
+            "object arrays are pickles of Python objects, not tensors (numpy refuses them without allow_pickle)",
+        ));
+    }
+    let data_len = len - header.data_offset;
+    let spec = tensor(
+        &header,
+        "tensor",
+        DataSource::File {
+            offset: header.data_offset,
+            len: data_len,
+        },
+        opts,
+    )?;
+    a.tensors.push(("tensor".into(), spec));
+    Ok(())
+}
+
+/// Run the pickle of an object array through the machine, for its findings only.
+pub fn scan_object_pickle<R: Read + Seek>(
+    r: &mut R,
+    start: u64,
+    end: u64,
+    opts: &Options,
+    a: &mut Analysis,
+    member: Option<String>,
+) -> Result<()> {
+    r.seek(SeekFrom::Start(start))?;
+    let mut buf = BufReader::new(&mut *r);
+    let mut input = Input::new(&mut buf, start, end);
+    let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+    let ctx = Context {
+        member,
+        joblib: false,
+        nesting: 1,
+    };
+    Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input)?;
+    Ok(())
+}

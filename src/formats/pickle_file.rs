@@ -1,0 +1,185 @@
+//! Files that are pickle streams: plain pickles (every pickle in a concatenated stream),
+//! joblib dumps (array bytes between opcodes), and the legacy torch "1001" stream.
+
+use super::legacy::{self, LegacyStorages};
+use super::{collect_tensors, Analysis, Format, Options};
+use crate::error::{Error, Result};
+use crate::pickle::value::{ArrayData, Graph, Node, NodeId};
+use crate::pickle::{Context, Input, Machine};
+use crate::policy::findings::{Finding, Findings, Rule, Severity};
+use crate::tensors::gather::SeekReader;
+use crate::tensors::resolve::StorageResolver;
+use crate::tensors::spec::Storage;
+use std::collections::HashMap;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) -> Result<()> {
+    let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+    let ctx = Context {
+        member: None,
+        joblib: true,
+        nesting: 0,
+    };
+    r.seek(SeekFrom::Start(0))?;
+    let mut roots: Vec<NodeId> = Vec::new();
+    let mut legacy_layout = None;
+    {
+        let mut buf = BufReader::with_capacity(1 << 16, &mut *r);
+        let mut input = Input::new(&mut buf, 0, len);
+        let first = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone()).load(&mut input)?;
+        if legacy::is_magic(&graph, first.root) {
+            a.format = Format::TorchLegacy;
+            let legacy_ctx = Context { joblib: false, ..ctx.clone() };
+            legacy_layout = Some(legacy::parse_rest(&mut graph, &mut a.findings, opts, &mut input, &legacy_ctx)?);
+        } else {
+            roots.push(first.root);
+            // Every further pickle in the stream: a loader calling pickle.load again runs it.
+            let mut index = 1;
+            while !input.at_end()? {
+                let start = input.pos();
+                let c = Context {
+                    member: Some(format!("pickle #{}", index + 1)),
+                    ..ctx.clone()
+                };
+                match Machine::new(&mut graph, &mut a.findings, &opts.limits, c).load(&mut input) {
+                    Ok(u) => roots.push(u.root),
+                    Err(e) => {
+                        a.findings.push(Finding {
+                            rule: Rule::TrailingBytes,
+                            severity: Severity::Medium,
+                            message: format!(
+                                "{} bytes after the last complete pickle do not form a pickle ({e})",
+                                len - start
+                            ),
+                            global: None,
+                            location: crate::error::Location {
+                                offset: Some(start),
+                                ..Default::default()
+                            },
+                        });
+                        break;
+                    }
+                }
+                index += 1;
+            }
+        }
+    }
+    if let Some((root, keys, data_start)) = legacy_layout {
+        let storages = legacy::locate_storages(&graph, &keys, data_start, len, &mut SeekReader(r), None)?;
+        if data_start_end(&storages) < len {
+            a.findings.push(trailing(len - data_start_end(&storages), data_start_end(&storages)));
+        }
+        let mut resolver = Nested {
+            inner: Some(LegacyStorages { storages: &storages }),
+            findings: Findings::default(),
+            opts,
+            cache: HashMap::new(),
+        };
+        let res = collect_tensors(&graph, root, None, &mut resolver, opts, a);
+        a.findings.extend(resolver.findings.into_vec());
+        return res;
+    }
+    if has_joblib_arrays(&graph) {
+        a.format = Format::Joblib;
+    } else {
+        a.format = Format::Pickle;
+    }
+    let mut resolver = Nested {
+        inner: None,
+        findings: Findings::default(),
+        opts,
+        cache: HashMap::new(),
+    };
+    let result = (|| {
+        // Several pickles: each is named on its own; only when more than one holds tensors
+        // do names get the pickle's index, so they cannot collide.
+        let mut per_root = Vec::new();
+        for &root in &roots {
+            let before = a.tensors.len();
+            collect_tensors(&graph, root, None, &mut resolver, opts, a)?;
+            per_root.push(before..a.tensors.len());
+        }
+        if per_root.iter().filter(|r| !r.is_empty()).count() > 1 {
+            for (i, range) in per_root.into_iter().enumerate() {
+                for (name, _) in &mut a.tensors[range] {
+                    *name = format!("{i}.{name}");
+                }
+            }
+        }
+        Ok(())
+    })();
+    a.findings.extend(resolver.findings.into_vec());
+    result
+}
+
+fn data_start_end(storages: &HashMap<String, Storage>) -> u64 {
+    storages
+        .values()
+        .filter_map(|s| match s.source {
+            crate::tensors::spec::DataSource::File { offset, len } => Some(offset + len),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn trailing(n: u64, at: u64) -> Finding {
+    Finding {
+        rule: Rule::TrailingBytes,
+        severity: Severity::Low,
+        message: format!("{n} bytes after the last storage"),
+        global: None,
+        location: crate::error::Location {
+            offset: Some(at),
+            ..Default::default()
+        },
+    }
+}
+
+fn has_joblib_arrays(g: &Graph) -> bool {
+    (0..g.len() as NodeId).any(|i| matches!(g.get(i), Node::Array(a) if matches!(a.data, ArrayData::Stream { .. })))
+}
+
+/// Storages of plain pickles: only nested `_load_from_bytes` streams carry data; a persistent
+/// id means the file needs a loader-specific `persistent_load`, which plain pickle has not.
+pub struct Nested<'o, 's> {
+    pub inner: Option<LegacyStorages<'s>>,
+    pub findings: Findings,
+    pub opts: &'o Options,
+    pub cache: HashMap<NodeId, Storage>,
+}
+
+impl StorageResolver for Nested<'_, '_> {
+    fn storage(&mut self, g: &Graph, node: NodeId) -> Result<Storage> {
+        if let Some(s) = self.cache.get(&node) {
+            return Ok(s.clone());
+        }
+        let s = match (g.get(node), &mut self.inner) {
+            (Node::LoadFromBytes(b), _) => {
+                let b = *b;
+                self.findings.push(Finding {
+                    rule: Rule::NestedPickle,
+                    severity: Severity::Info,
+                    message: "tensor storage nested as a torch stream (torch.storage._load_from_bytes); parsed with the same allowlist".into(),
+                    global: Some("torch.storage._load_from_bytes".into()),
+                    location: Default::default(),
+                });
+                legacy::load_from_bytes(g, b, &mut self.findings, self.opts, 0)?
+            }
+            (Node::PersistentId(_), Some(inner)) => inner.storage(g, node)?,
+            (Node::PersistentId(_), None) => {
+                self.findings.push(Finding {
+                    rule: Rule::UnexpectedPersistentId,
+                    severity: Severity::Medium,
+                    message: "a persistent id in a plain pickle: only a loader-specific persistent_load can resolve it".into(),
+                    global: None,
+                    location: Default::default(),
+                });
+                return Err(Error::malformed("tensor storage is a persistent id, which a plain pickle cannot resolve"));
+            }
+            _ => return Err(Error::malformed("tensor storage is not a storage")),
+        };
+        self.cache.insert(node, s.clone());
+        Ok(s)
+    }
+}

@@ -1,0 +1,411 @@
+//! Zip containers: torch.save archives (any root folder), TorchScript archives and `.npz`.
+//! Members are found the way torch's reader finds them (`zip::ZipArchive::find_record`), every
+//! pickle-bearing member is scanned (duplicates too), and container differentials are findings.
+
+use super::legacy;
+use super::npy;
+use super::zip::{ContainerIssueKind, ZipArchive};
+use super::{collect_tensors, Analysis, Format, Options};
+use crate::error::{Error, Location, Result};
+use crate::pickle::value::{Graph, Node, NodeId};
+use crate::pickle::{Context, Input, Machine};
+use crate::policy::findings::{Finding, Findings, Rule, Severity};
+use crate::tensors::gather::{SeekReader, SliceReader};
+use crate::tensors::naming::ScriptClasses;
+use crate::tensors::resolve::StorageResolver;
+use crate::tensors::spec::{DataSource, Storage};
+use crate::tensors::torch_dtype::TorchDtype;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, Read, Seek};
+use std::sync::Arc;
+
+/// Small records (pickles, code, metadata) are read whole; they are never this large in practice.
+const MAX_SMALL_RECORD: u64 = 64 << 20;
+
+pub fn analyze_zip<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) -> Result<()> {
+    let mut zip = ZipArchive::open(r, len, &opts.limits)?;
+    let root = zip.root().unwrap_or_default().to_string();
+    check_small_crcs(&mut zip, r, &root)?;
+    let data_pkl = zip.find_record("data.pkl");
+    let is_npz = data_pkl.is_none()
+        && !zip.entries.is_empty()
+        && zip.entries.iter().all(|e| e.is_directory() || e.name.ends_with(".npy"));
+    if is_npz {
+        a.format = Format::Npz;
+        // npz members sit at the top level: no torch root folder.
+        zip.issues.retain(|i| i.kind != ContainerIssueKind::MixedRoots);
+        report_issues(&zip, &mut a.findings);
+        return analyze_npz(&zip, r, opts, a);
+    }
+    report_issues(&zip, &mut a.findings);
+    if zip.root().is_none() {
+        scan_pickle_members(&zip, r, opts, a, None)?;
+        return Err(Error::malformed("zip archive has no root folder (torch requires one)"));
+    }
+    let Some(data_pkl) = data_pkl else {
+        scan_pickle_members(&zip, r, opts, a, None)?;
+        return Err(Error::UnknownFormat(format!(
+            "zip archive without `{root}/data.pkl`: not a torch checkpoint"
+        )));
+    };
+    let script = zip.find_record("constants.pkl").is_some();
+    a.format = if script { Format::TorchScript } else { Format::TorchZip };
+    // Every other pickle member (duplicates of data.pkl included) is scanned for findings only.
+    scan_pickle_members(&zip, r, opts, a, Some(data_pkl))?;
+    check_version(&zip, r, a)?;
+    let big_endian = match zip.find_record("byteorder") {
+        None => false,
+        Some(i) => match &zip.read_member(r, i, 16)?[..] {
+            b"little" => false,
+            b"big" => true,
+            other => {
+                return Err(Error::malformed(format!(
+                    "byteorder record is {:?}, not \"little\" or \"big\"",
+                    String::from_utf8_lossy(other)
+                )))
+            }
+        },
+    };
+    let script_classes = if script {
+        Some(torchscript_classes(&zip, r, &root, &mut a.findings)?)
+    } else {
+        None
+    };
+    let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+    let member = zip.entries[data_pkl].name.clone();
+    let root_node = {
+        let reader = zip.open_member(r, data_pkl)?;
+        let mut buf = BufReader::with_capacity(1 << 16, reader);
+        let end = zip.entries[data_pkl].uncompressed_size;
+        let mut input = Input::new(&mut buf, 0, end);
+        let ctx = Context {
+            member: Some(member.clone()),
+            joblib: false,
+            nesting: 0,
+        };
+        let u = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input)?;
+        if !input.at_end()? {
+            a.findings.push(Finding {
+                rule: Rule::TrailingBytes,
+                severity: Severity::Medium,
+                message: format!("{} bytes after STOP in {member}", end - u.end),
+                global: None,
+                location: Location {
+                    member: Some(member.clone()),
+                    offset: Some(u.end),
+                    opcode: None,
+                },
+            });
+        }
+        u.root
+    };
+    let mut resolver = ZipStorages {
+        zip: &zip,
+        input: r,
+        big_endian,
+        script,
+        opts,
+        cache: HashMap::new(),
+        findings: Findings::default(),
+    };
+    let res = collect_tensors(&graph, root_node, script_classes.as_ref(), &mut resolver, opts, a);
+    a.findings.extend(resolver.findings.into_vec());
+    res
+}
+
+/// CRCs of everything but the storages: torch ignores CRCs, so a mismatch is a finding. Storage
+/// records are left out because checking them would read the whole model twice.
+fn check_small_crcs<R: Read + Seek>(zip: &mut ZipArchive, r: &mut R, root: &str) -> Result<()> {
+    let data_prefix = format!("{root}/data/");
+    let mut mismatches = Vec::new();
+    for (i, e) in zip.entries.iter().enumerate() {
+        if e.is_directory() || e.name.starts_with(&data_prefix) || e.uncompressed_size > MAX_SMALL_RECORD {
+            continue;
+        }
+        let bytes = match zip.read_member(r, i, MAX_SMALL_RECORD) {
+            Ok(b) => b,
+            Err(_) => continue, // reported when (if) the member is actually used
+        };
+        let crc = crc32fast::hash(&bytes);
+        if crc != e.crc32 {
+            mismatches.push((e.name.clone(), e.crc32, crc));
+        }
+    }
+    for (name, stored, actual) in mismatches {
+        zip.issues.push(super::zip::ContainerIssue {
+            kind: ContainerIssueKind::CrcMismatch,
+            member: Some(name),
+            detail: format!("stored CRC-32 {stored:08x}, actual {actual:08x} (torch does not check CRCs)"),
+        });
+    }
+    Ok(())
+}
+
+fn report_issues(zip: &ZipArchive, findings: &mut Findings) {
+    for issue in &zip.issues {
+        let severity = match issue.kind {
+            ContainerIssueKind::DuplicateMember
+            | ContainerIssueKind::LocalNameMismatch
+            | ContainerIssueKind::MixedRoots
+            | ContainerIssueKind::SuspiciousPath
+            | ContainerIssueKind::CentralDirectoryCountMismatch
+            | ContainerIssueKind::DataBeforeFirstHeader => Severity::Medium,
+            ContainerIssueKind::CrcMismatch => Severity::Medium,
+            _ => Severity::Low,
+        };
+        findings.push(Finding {
+            rule: Rule::ContainerAnomaly,
+            severity,
+            message: format!("{:?}: {}", issue.kind, issue.detail),
+            global: None,
+            location: Location {
+                member: issue.member.clone(),
+                ..Default::default()
+            },
+        });
+    }
+}
+
+fn check_version<R: Read + Seek>(zip: &ZipArchive, r: &mut R, a: &mut Analysis) -> Result<()> {
+    let idx = zip.find_record(".data/version").or_else(|| zip.find_record("version"));
+    let Some(idx) = idx else {
+        a.warnings.push("archive has no `version` record (torch requires one)".into());
+        return Ok(());
+    };
+    let raw = zip.read_member(r, idx, 64)?;
+    let text = String::from_utf8_lossy(&raw);
+    match text.trim().parse::<u64>() {
+        Ok(1..=10) => Ok(()),
+        _ => Err(Error::malformed(format!("unsupported archive version {:?}", text.trim()))),
+    }
+}
+
+/// Run every pickle member except `skip` through the machine, for findings only: what a
+/// different zip reader (or a duplicate-resolving quirk) would load instead.
+fn scan_pickle_members<R: Read + Seek>(
+    zip: &ZipArchive,
+    r: &mut R,
+    opts: &Options,
+    a: &mut Analysis,
+    skip: Option<usize>,
+) -> Result<()> {
+    for (i, e) in zip.entries.iter().enumerate() {
+        if Some(i) == skip || e.is_directory() || e.uncompressed_size == 0 {
+            continue;
+        }
+        let pickle_named = e.name.ends_with(".pkl") && !e.name.ends_with(".debug_pkl");
+        let head = {
+            let mut m = match zip.open_member(r, i) {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            let mut b = [0u8; 2];
+            m.read_exact(&mut b).map(|_| b).ok()
+        };
+        let looks_pickle = matches!(head, Some([0x80, p]) if p <= 5);
+        if !(pickle_named || looks_pickle) {
+            continue;
+        }
+        let reader = zip.open_member(r, i)?;
+        let mut buf = BufReader::new(reader);
+        let mut input = Input::new(&mut buf, 0, e.uncompressed_size);
+        let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+        let ctx = Context {
+            member: Some(e.name.clone()),
+            joblib: false,
+            nesting: 0,
+        };
+        if let Err(err) = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input) {
+            a.warnings.push(format!("member {} is not a readable pickle: {err}", e.name));
+        }
+    }
+    Ok(())
+}
+
+/// `code/**.py`: the `__parameters__`/`__buffers__` of each TorchScript class, read as text.
+fn torchscript_classes<R: Read + Seek>(
+    zip: &ZipArchive,
+    r: &mut R,
+    root: &str,
+    findings: &mut Findings,
+) -> Result<ScriptClasses> {
+    let prefix = format!("{root}/code/");
+    let mut out = ScriptClasses::default();
+    let mut files = 0;
+    for (i, e) in zip.entries.iter().enumerate() {
+        let Some(rel) = e.name.strip_prefix(&prefix) else { continue };
+        let Some(module_path) = rel.strip_suffix(".py") else { continue };
+        files += 1;
+        let text = zip.read_member(r, i, MAX_SMALL_RECORD)?;
+        let module = module_path.replace('/', ".");
+        parse_script_source(&String::from_utf8_lossy(&text), &module, &mut out);
+    }
+    if files > 0 {
+        findings.push(Finding {
+            rule: Rule::TorchScriptCode,
+            severity: Severity::Info,
+            message: format!("TorchScript archive with {files} source files under code/ (run by torch.jit.load, never by modelguard)"),
+            global: None,
+            location: Location {
+                member: Some(prefix),
+                ..Default::default()
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn parse_script_source(text: &str, module: &str, out: &mut ScriptClasses) {
+    let mut class: Option<String> = None;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("class ") {
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let qual = format!("{module}.{name}");
+            out.classes.entry(qual.clone()).or_default();
+            class = Some(qual);
+            continue;
+        }
+        let t = line.trim_start();
+        if !(t.starts_with("__parameters__") || t.starts_with("__buffers__")) {
+            continue;
+        }
+        let Some(c) = &class else { continue };
+        // The list may span lines: collect until the closing bracket.
+        let mut list = t.to_string();
+        while !list.contains(']') {
+            match lines.next() {
+                Some(more) => list.push_str(more),
+                None => break,
+            }
+        }
+        let names = list.split(['"', '\'']).skip(1).step_by(2).map(str::to_string);
+        out.classes.entry(c.clone()).or_default().extend(names);
+    }
+}
+
+struct ZipStorages<'z, 'r, 'o, R: Read + Seek> {
+    zip: &'z ZipArchive,
+    input: &'r mut R,
+    big_endian: bool,
+    script: bool,
+    opts: &'o Options,
+    cache: HashMap<String, Storage>,
+    findings: Findings,
+}
+
+impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
+    fn storage(&mut self, g: &Graph, node: NodeId) -> Result<Storage> {
+        let pid = match g.get(node) {
+            Node::PersistentId(p) => *p,
+            Node::LoadFromBytes(b) => return legacy::load_from_bytes(g, *b, &mut self.findings, self.opts, 0),
+            _ => return Err(Error::malformed("tensor storage is not a storage")),
+        };
+        let p = legacy::parse_pid(g, pid)?;
+        if p.view.is_some() {
+            return Err(Error::malformed("storage views are not part of the zip format"));
+        }
+        let valid_key = if self.script {
+            !p.key.is_empty()
+                && !p.key.contains("..")
+                && p.key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/'))
+        } else {
+            !p.key.is_empty() && p.key.chars().all(|c| c.is_ascii_digit())
+        };
+        if !valid_key {
+            return Err(Error::malformed(format!("storage key {:?} is not a valid record name", p.key)));
+        }
+        let itemsize = p.dtype.map_or(1, TorchDtype::itemsize);
+        let nbytes = p
+            .numel
+            .checked_mul(itemsize)
+            .ok_or_else(|| Error::malformed(format!("storage {} size overflows", p.key)))?;
+        if let Some(s) = self.cache.get(&p.key) {
+            if s.source.len() != nbytes {
+                return Err(Error::malformed(format!(
+                    "storage {} is used with two different sizes",
+                    p.key
+                )));
+            }
+            let mut s = s.clone();
+            s.dtype = p.dtype;
+            return Ok(s);
+        }
+        let record = if p.key.contains('/') { p.key.clone() } else { format!("data/{}", p.key) };
+        let idx = self
+            .zip
+            .find_record(&record)
+            .ok_or_else(|| Error::malformed(format!("storage record `{record}` is missing from the archive")))?;
+        let e = &self.zip.entries[idx];
+        if e.uncompressed_size != nbytes {
+            return Err(Error::malformed(format!(
+                "record `{record}` has {} bytes but its storage needs {nbytes}",
+                e.uncompressed_size
+            )));
+        }
+        let source = if e.method == 0 {
+            DataSource::File {
+                offset: e.data_offset,
+                len: nbytes,
+            }
+        } else {
+            let bytes = self.zip.read_member(self.input, idx, self.opts.limits.max_inflated_member)?;
+            DataSource::Inline(Arc::from(bytes))
+        };
+        let s = Storage {
+            key: p.key.clone(),
+            dtype: p.dtype,
+            source,
+            big_endian: self.big_endian,
+        };
+        self.cache.insert(p.key, s.clone());
+        Ok(s)
+    }
+}
+
+fn analyze_npz<R: Read + Seek>(zip: &ZipArchive, r: &mut R, opts: &Options, a: &mut Analysis) -> Result<()> {
+    let mut names = HashSet::new();
+    for (i, e) in zip.entries.iter().enumerate() {
+        if e.is_directory() {
+            continue;
+        }
+        let name = e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string();
+        if !names.insert(name.clone()) {
+            return Err(Error::malformed(format!("npz holds `{name}` twice")));
+        }
+        let result = if e.method == 0 {
+            let header = npy::parse_header(&mut SeekReader(&mut *r), e.data_offset, e.uncompressed_size)?;
+            if header.is_object() {
+                npy::scan_object_pickle(r, e.data_offset + header.data_offset, e.data_offset + e.uncompressed_size, opts, a, Some(e.name.clone()))?;
+                Err(Error::unsupported(format!("npz member `{name}` is an object array")))
+            } else {
+                npy::tensor(
+                    &header,
+                    &name,
+                    DataSource::File {
+                        offset: e.data_offset + header.data_offset,
+                        len: e.uncompressed_size - header.data_offset,
+                    },
+                    opts,
+                )
+            }
+        } else {
+            let bytes: Arc<[u8]> = Arc::from(zip.read_member(r, i, opts.limits.max_inflated_member)?);
+            let header = npy::parse_header(&mut SliceReader(&bytes), 0, bytes.len() as u64)?;
+            if header.is_object() {
+                let mut cursor = std::io::Cursor::new(&bytes[..]);
+                npy::scan_object_pickle(&mut cursor, header.data_offset, bytes.len() as u64, opts, a, Some(e.name.clone()))?;
+                Err(Error::unsupported(format!("npz member `{name}` is an object array")))
+            } else {
+                let data: Arc<[u8]> = Arc::from(&bytes[header.data_offset as usize..]);
+                npy::tensor(&header, &name, DataSource::Inline(data), opts)
+            }
+        };
+        match result {
+            Ok(spec) => a.tensors.push((name, spec)),
+            Err(Error::Unsupported { msg }) if opts.skip_unsupported => a.warnings.push(format!("skipped: {msg}")),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
