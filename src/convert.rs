@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::formats::{self, Analysis, Format, Options};
-use crate::output::{SafetensorsWriter, OutTensor};
+use crate::output::{OutTensor, SafetensorsWriter};
 use crate::policy::findings::{Finding, Severity};
 use crate::tensors::gather::{gather, ReadAt};
 use crate::tensors::spec::TensorSpec;
@@ -130,11 +130,16 @@ pub fn plan(tensors: Vec<(String, TensorSpec)>, dedup: bool, max_output: u64) ->
         });
     }
     if metadata.contains_key("__metadata__") || tensors.iter().any(|(n, _)| n == "__metadata__") {
-        return Err(Error::malformed("a tensor is named `__metadata__`, which safetensors reserves"));
+        return Err(Error::malformed(
+            "a tensor is named `__metadata__`, which safetensors reserves",
+        ));
     }
     let total: u64 = tensors.iter().map(|(_, s)| s.nbytes()).sum();
     if total > max_output {
-        return Err(Error::limit("max_output_bytes", format!("{total} bytes of tensor data")));
+        return Err(Error::limit(
+            "max_output_bytes",
+            format!("{total} bytes of tensor data"),
+        ));
     }
     Ok(Plan { tensors, metadata })
 }
@@ -150,12 +155,15 @@ pub fn write<W: Write>(plan: &Plan, input: &mut dyn ReadAt, sink: W) -> Result<W
             shape: s.shape.clone(),
         })
         .collect();
-    let by_name: BTreeMap<&str, &TensorSpec> = plan.tensors.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let by_name: BTreeMap<&str, &TensorSpec> =
+        plan.tensors.iter().map(|(n, s)| (n.as_str(), s)).collect();
     let mut writer = SafetensorsWriter::new(sink, out, &plan.metadata)?;
     let order: Vec<String> = writer.order().iter().map(|(t, _)| t.name.clone()).collect();
     for name in order {
         let spec = by_name[name.as_str()];
-        gather(spec, input, MAX_GATHER_SPAN, &mut |chunk| writer.write_data(chunk))?;
+        gather(spec, input, MAX_GATHER_SPAN, &mut |chunk| {
+            writer.write_data(chunk)
+        })?;
     }
     writer.finish()
 }

@@ -14,6 +14,6 @@ pub mod tensors;
 
 pub use error::{Error, Result};
 pub use limits::Limits;
-pub mod convert;
 #[cfg(feature = "host")]
 pub mod cli;
+pub mod convert;

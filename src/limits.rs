@@ -13,8 +13,9 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Nesting depth of the value graph when walking it (naming, findings).
     pub max_depth: usize,
-    /// Bytes of strings/bytes held by one pickle's value graph.
-    pub max_value_bytes: u64,
+    /// Bytes held by one pickle's value graph: strings, bytes and the nodes themselves. Raise it
+    /// for checkpoints that embed large numpy arrays inside the pickle.
+    pub max_graph_bytes: u64,
     /// Opcodes executed by one pickle.
     pub max_ops: u64,
     /// Pickles nested inside pickles (`_load_from_bytes`, numpy object arrays).
@@ -37,10 +38,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_stack: 1 << 20,
-            max_memo: 1 << 22,
-            max_nodes: 1 << 23,
+            max_memo: 1 << 20,
+            max_nodes: 2_000_000,
             max_depth: 10_000,
-            max_value_bytes: 2 << 30,
+            max_graph_bytes: 96 << 20,
             max_ops: 1 << 28,
             max_nested_pickles: 64,
             max_parse_millis: 120_000,
@@ -50,5 +51,45 @@ impl Default for Limits {
             max_archive_members: 1 << 16,
             max_output_bytes: 1 << 44,
         }
+    }
+}
+
+impl Limits {
+    /// Apply `name=value` (the CLI's `--limit`), e.g. `max_graph_bytes=1073741824`.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (name, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| format!("`{assignment}` is not NAME=VALUE"))?;
+        let value: u64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("limit `{name}` needs a whole number, got `{value}`"))?;
+        let mut map = match serde_json::to_value(&*self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err("limits are not serialisable".into()),
+        };
+        if !map.contains_key(name) {
+            let names: Vec<&String> = map.keys().collect();
+            return Err(format!("unknown limit `{name}`; known: {names:?}"));
+        }
+        map.insert(name.to_string(), serde_json::Value::from(value));
+        *self =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_by_name() {
+        let mut l = Limits::default();
+        l.set("max_nodes=12").unwrap();
+        assert_eq!(l.max_nodes, 12);
+        assert!(l.set("max_bogus=1").is_err());
+        assert!(l.set("max_nodes=-1").is_err());
+        assert!(l.set("max_nodes").is_err());
     }
 }

@@ -16,10 +16,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &ConvertArgs) -> i32 {
+    let mut limits = crate::Limits::default();
+    for l in &args.limits {
+        if let Err(e) = limits.set(l) {
+            eprintln!("modelguard: --limit: {e}");
+            return EXIT_ERROR;
+        }
+    }
     let opts = ConvertOptions {
         format: Options {
             skip_unsupported: args.skip_unsupported,
-            ..Options::default()
+            limits,
         },
         fail_on: args.fail_on.0,
         dedup: args.dedup,
@@ -36,7 +43,10 @@ pub fn run(args: &ConvertArgs) -> i32 {
     }
     if let Some(path) = &args.report {
         if let Err(e) = report.write_to(path) {
-            eprintln!("modelguard: cannot write the report to {}: {e}", path.display());
+            eprintln!(
+                "modelguard: cannot write the report to {}: {e}",
+                path.display()
+            );
             return EXIT_ERROR;
         }
     }
@@ -54,7 +64,11 @@ fn print_summary(report: &Report) {
                 finding.severity,
                 finding.rule.id(),
                 finding.message,
-                if loc.is_empty() { String::new() } else { format!(" ({loc})") }
+                if loc.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({loc})")
+                }
             );
         }
         if report.files.len() > 1 && std::ptr::eq(f, s) {
@@ -86,7 +100,12 @@ fn print_summary(report: &Report) {
 }
 
 /// Convert one file. Returns its report and exit code.
-pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions, hashes: bool) -> (FileReport, i32) {
+pub fn convert_file(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    hashes: bool,
+) -> (FileReport, i32) {
     let mut report = FileReport {
         input: input.display().to_string(),
         format: "unknown".into(),
@@ -123,7 +142,11 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions, hashes: 
     if let Some(e) = analysis.error {
         return fail(report, e, findings);
     }
-    let plan = match convert::plan(analysis.tensors, opts.dedup, opts.format.limits.max_output_bytes) {
+    let plan = match convert::plan(
+        analysis.tensors,
+        opts.dedup,
+        opts.format.limits.max_output_bytes,
+    ) {
         Ok(p) => p,
         Err(e) => return fail(report, e, findings),
     };
@@ -151,19 +174,33 @@ pub fn convert_file(input: &Path, output: &Path, opts: &ConvertOptions, hashes: 
 }
 
 fn open_input(path: &Path) -> Result<File, Error> {
-    let f = File::open(path).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+    let f = File::open(path).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    })?;
     let meta = f.metadata()?;
     if !meta.is_file() {
-        return Err(Error::UnknownFormat(format!("{} is not a regular file", path.display())));
+        return Err(Error::UnknownFormat(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     Ok(f)
 }
 
 /// Write through `fill` into a temp file beside `output`, re-validate it, then rename it into
 /// place with mode 0644. On any failure the temp file is removed and `output` is untouched.
-pub fn write_atomically<T>(output: &Path, fill: impl FnOnce(&mut File) -> crate::Result<T>) -> crate::Result<T> {
+pub fn write_atomically<T>(
+    output: &Path,
+    fill: impl FnOnce(&mut File) -> crate::Result<T>,
+) -> crate::Result<T> {
     let dir = parent_dir(output);
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".modelguard-tmp")

@@ -40,9 +40,14 @@ fn plain_file_name(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
 }
 
-pub fn convert_folder(input: &Path, output: &Path, opts: &ConvertOptions, hashes: bool) -> (Report, i32) {
+pub fn convert_folder(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    hashes: bool,
+) -> (Report, i32) {
     let index_path = input.join(INDEX);
-    let (shards, index): (Vec<String>, Option<(Map<String, Value>, BTreeMap<String, String>)>) = if index_path.is_file() {
+    let (shards, index): (Vec<String>, Option<IndexParts>) = if index_path.is_file() {
         match read_index(&index_path) {
             Ok((meta, map)) => {
                 let files: BTreeSet<String> = map.values().cloned().collect();
@@ -55,11 +60,24 @@ pub fn convert_folder(input: &Path, output: &Path, opts: &ConvertOptions, hashes
     } else {
         return error_report(input, format!("folder holds neither {SINGLE} nor {INDEX}"));
     };
-    if output.exists() && fs::read_dir(output).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return error_report(input, format!("output folder {} exists and is not empty", output.display()));
+    if output.exists()
+        && fs::read_dir(output)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return error_report(
+            input,
+            format!("output folder {} exists and is not empty", output.display()),
+        );
     }
     let tmp = match tempfile::Builder::new()
-        .prefix(&format!(".{}.", output.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
+        .prefix(&format!(
+            ".{}.",
+            output
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ))
         .suffix(".modelguard-tmp")
         .tempdir_in(parent_dir(output))
     {
@@ -72,7 +90,12 @@ pub fn convert_folder(input: &Path, output: &Path, opts: &ConvertOptions, hashes
     let mut dropped: BTreeMap<String, String> = BTreeMap::new();
     for shard in &shards {
         let out_name = safetensors_name(shard);
-        let (rep, c) = convert_file(&input.join(shard), &tmp.path().join(&out_name), opts, hashes);
+        let (rep, c) = convert_file(
+            &input.join(shard),
+            &tmp.path().join(&out_name),
+            opts,
+            hashes,
+        );
         code = code.max(c);
         for t in &rep.tensors {
             found.insert(t.name.clone(), out_name.clone());
@@ -94,7 +117,8 @@ pub fn convert_folder(input: &Path, output: &Path, opts: &ConvertOptions, hashes
     }
     if code == EXIT_OK {
         if let Some((meta, map)) = &index {
-            let expected: BTreeSet<&String> = map.keys().filter(|k| !dropped.contains_key(*k)).collect();
+            let expected: BTreeSet<&String> =
+                map.keys().filter(|k| !dropped.contains_key(*k)).collect();
             let got: BTreeSet<&String> = found.keys().collect();
             if expected != got {
                 let missing: Vec<_> = expected.difference(&got).take(5).collect();
@@ -124,7 +148,10 @@ pub fn convert_folder(input: &Path, output: &Path, opts: &ConvertOptions, hashes
         let _ = fs::remove_dir(output);
         if let Err(e) = fs::rename(&tmp_path, output) {
             let _ = fs::remove_dir_all(&tmp_path);
-            return error_report(input, format!("cannot move the output folder into place: {e}"));
+            return error_report(
+                input,
+                format!("cannot move the output folder into place: {e}"),
+            );
         }
         for f in &mut files {
             if let Some(o) = &f.output {
@@ -141,7 +168,10 @@ pub fn convert_folder(input: &Path, output: &Path, opts: &ConvertOptions, hashes
 }
 
 fn summarize(input: &Path, output: Option<&Path>, files: &[FileReport]) -> FileReport {
-    let findings: Vec<_> = files.iter().flat_map(|f| f.findings.iter().cloned()).collect();
+    let findings: Vec<_> = files
+        .iter()
+        .flat_map(|f| f.findings.iter().cloned())
+        .collect();
     let error = files.iter().find_map(|f| f.error.clone());
     FileReport {
         input: input.display().to_string(),
@@ -151,7 +181,10 @@ fn summarize(input: &Path, output: Option<&Path>, files: &[FileReport]) -> FileR
         total_bytes: files.iter().map(|f| f.total_bytes).sum(),
         verdict: Some(crate::convert::verdict(&findings, error.is_some())),
         error,
-        warnings: files.iter().flat_map(|f| f.warnings.iter().cloned()).collect(),
+        warnings: files
+            .iter()
+            .flat_map(|f| f.warnings.iter().cloned())
+            .collect(),
         findings,
         ..Default::default()
     }
@@ -166,16 +199,24 @@ fn read_index(path: &Path) -> Result<IndexParts, String> {
     }
     let text = fs::read_to_string(path).map_err(|e| format!("{INDEX}: {e}"))?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{INDEX}: {e}"))?;
-    let meta = doc.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let meta = doc
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let map = doc
         .get("weight_map")
         .and_then(Value::as_object)
         .ok_or_else(|| format!("{INDEX} has no weight_map"))?;
     let mut out = BTreeMap::new();
     for (k, v) in map {
-        let file = v.as_str().ok_or_else(|| format!("{INDEX}: weight_map value for {k} is not a string"))?;
+        let file = v
+            .as_str()
+            .ok_or_else(|| format!("{INDEX}: weight_map value for {k} is not a string"))?;
         if !plain_file_name(file) {
-            return Err(format!("{INDEX}: shard name {file:?} is not a plain file name"));
+            return Err(format!(
+                "{INDEX}: shard name {file:?} is not a plain file name"
+            ));
         }
         out.insert(k.clone(), file.to_string());
     }
@@ -185,6 +226,7 @@ fn read_index(path: &Path) -> Result<IndexParts, String> {
 fn shard_metadata(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let mut f = fs::File::open(path).map_err(|e| e.to_string())?;
     let len = f.metadata().map_err(|e| e.to_string())?.len();
-    let h = crate::output::validate_header(&mut f, len, crate::output::Strictness::Canonical).map_err(|e| e.to_string())?;
+    let h = crate::output::validate_header(&mut f, len, crate::output::Strictness::Canonical)
+        .map_err(|e| e.to_string())?;
     Ok(h.metadata)
 }

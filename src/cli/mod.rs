@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "modelguard", version, about = "Make untrusted ML model files safe: convert pickled checkpoints to safetensors without executing them")]
+#[command(
+    name = "modelguard",
+    version,
+    about = "Make untrusted ML model files safe: convert pickled checkpoints to safetensors without executing them"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -40,6 +44,9 @@ pub struct ConvertArgs {
     /// Skip tensors safetensors cannot store (quantized, sparse, complex128...) with a warning.
     #[arg(long)]
     pub skip_unsupported: bool,
+    /// Raise or lower a resource limit, e.g. `--limit max_graph_bytes=1073741824` (repeatable).
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    pub limits: Vec<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

@@ -22,22 +22,36 @@ pub fn detect(head: &[u8]) -> Option<Compression> {
     }
 }
 
-pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, kind: Compression, opts: &Options, a: &mut Analysis) -> Result<()> {
+pub fn analyze<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    kind: Compression,
+    opts: &Options,
+    a: &mut Analysis,
+) -> Result<()> {
     let max = opts.limits.max_inflated_member;
     if len > max {
-        return Err(Error::limit("max_inflated_member", format!("compressed file of {len} bytes")));
+        return Err(Error::limit(
+            "max_inflated_member",
+            format!("compressed file of {len} bytes"),
+        ));
     }
     let mut raw = Vec::with_capacity(len as usize);
     r.seek(SeekFrom::Start(0))?;
     r.take(len).read_to_end(&mut raw)?;
     let inflated = match kind {
-        Compression::Zlib => miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&raw, max as usize),
-        Compression::Gzip => miniz_oxide::inflate::decompress_to_vec_with_limit(gzip_body(&raw)?, max as usize),
+        Compression::Zlib => {
+            miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&raw, max as usize)
+        }
+        Compression::Gzip => {
+            miniz_oxide::inflate::decompress_to_vec_with_limit(gzip_body(&raw)?, max as usize)
+        }
     }
     .map_err(|e| match e.status {
-        miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-            Error::limit("max_inflated_member", format!("the file inflates to more than {max} bytes"))
-        }
+        miniz_oxide::inflate::TINFLStatus::HasMoreOutput => Error::limit(
+            "max_inflated_member",
+            format!("the file inflates to more than {max} bytes"),
+        ),
         s => Error::malformed(format!("compressed stream is corrupt ({s:?})")),
     })?;
     drop(raw);
@@ -49,7 +63,8 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, kind: Compression, opts: &Op
     }
     for (_, spec) in &mut a.tensors {
         if let DataSource::File { offset, len } = spec.source {
-            spec.source = DataSource::Inline(Arc::from(&bytes[offset as usize..(offset + len) as usize]));
+            spec.source =
+                DataSource::Inline(Arc::from(&bytes[offset as usize..(offset + len) as usize]));
         }
     }
     Ok(())
@@ -61,7 +76,8 @@ fn gzip_body(b: &[u8]) -> Result<&[u8]> {
     let flags = *b.get(3).ok_or_else(bad)?;
     let mut i = 10usize;
     if flags & 4 != 0 {
-        let n = u16::from_le_bytes([*b.get(i).ok_or_else(bad)?, *b.get(i + 1).ok_or_else(bad)?]) as usize;
+        let n = u16::from_le_bytes([*b.get(i).ok_or_else(bad)?, *b.get(i + 1).ok_or_else(bad)?])
+            as usize;
         i += 2 + n;
     }
     for bit in [8u8, 16] {

@@ -67,13 +67,24 @@ pub fn parse_pid(g: &Graph, pid: NodeId) -> Result<StoragePid> {
                 Node::Str(s) => s.to_string(),
                 _ => return Err(bad("view key is not a string")),
             };
-            let off = g.as_int(v[1]).and_then(|n| u64::try_from(n).ok()).ok_or_else(|| bad("bad view offset"))?;
-            let size = g.as_int(v[2]).and_then(|n| u64::try_from(n).ok()).ok_or_else(|| bad("bad view size"))?;
+            let off = g
+                .as_int(v[1])
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| bad("bad view offset"))?;
+            let size = g
+                .as_int(v[2])
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| bad("bad view size"))?;
             Some((vk, off, size))
         }
         Some(_) => return Err(bad("view metadata is not (key, offset, size)")),
     };
-    Ok(StoragePid { dtype, key, numel, view })
+    Ok(StoragePid {
+        dtype,
+        key,
+        numel,
+        view,
+    })
 }
 
 /// All storage persistent ids in the graph, by key.
@@ -130,17 +141,23 @@ pub fn parse_rest(
             }),
             ..ctx.clone()
         };
-        Ok(Machine::new(graph, findings, &opts.limits, c).load(input)?.root)
+        Ok(Machine::new(graph, findings, &opts.limits, c)
+            .load(input)?
+            .root)
     };
     let version = next("pickle #2 (protocol version)")?;
     let sys_info = next("pickle #3 (sys_info)")?;
     let root = next("pickle #4 (object)")?;
     let keys = next("pickle #5 (storage keys)")?;
     if graph.as_int(version) != Some(PROTOCOL_VERSION) {
-        return Err(Error::malformed("legacy torch stream: protocol version is not 1001"));
+        return Err(Error::malformed(
+            "legacy torch stream: protocol version is not 1001",
+        ));
     }
     if !matches!(graph.get(sys_info), Node::Dict(_)) {
-        return Err(Error::malformed("legacy torch stream: sys_info is not a dict"));
+        return Err(Error::malformed(
+            "legacy torch stream: sys_info is not a dict",
+        ));
     }
     let keys: Vec<String> = graph
         .as_seq(keys)
@@ -149,7 +166,9 @@ pub fn parse_rest(
         .map(|&k| match graph.get(k) {
             Node::Str(s) => Ok(s.to_string()),
             Node::Int(i) => Ok(i.to_string()),
-            _ => Err(Error::malformed("legacy torch stream: storage key is not a string")),
+            _ => Err(Error::malformed(
+                "legacy torch stream: storage key is not a string",
+            )),
         })
         .collect::<Result<_>>()?;
     Ok((root, keys, input.pos()))
@@ -167,13 +186,17 @@ pub fn locate_storages(
     let pids = storage_pids(graph)?;
     let mut out = HashMap::new();
     for key in keys {
-        let pid = pids
-            .get(key)
-            .ok_or_else(|| Error::malformed(format!("legacy torch stream: storage {key} is listed but never used")))?;
+        let pid = pids.get(key).ok_or_else(|| {
+            Error::malformed(format!(
+                "legacy torch stream: storage {key} is listed but never used"
+            ))
+        })?;
         let itemsize = pid.dtype.map_or(1, TorchDtype::itemsize);
         let mut count = [0u8; 8];
         if pos.checked_add(8).is_none_or(|e| e > end) {
-            return Err(Error::malformed(format!("legacy torch stream: truncated before storage {key}")));
+            return Err(Error::malformed(format!(
+                "legacy torch stream: truncated before storage {key}"
+            )));
         }
         data.read_at(pos, &mut count)?;
         let numel = u64::from_le_bytes(count);
@@ -190,10 +213,17 @@ pub fn locate_storages(
         let stop = start
             .checked_add(nbytes)
             .filter(|&s| s <= end)
-            .ok_or_else(|| Error::malformed(format!("legacy torch stream: storage {key} runs past the end")))?;
+            .ok_or_else(|| {
+                Error::malformed(format!(
+                    "legacy torch stream: storage {key} runs past the end"
+                ))
+            })?;
         let source = match inline {
             Some(bytes) => DataSource::Inline(Arc::from(&bytes[start as usize..stop as usize])),
-            None => DataSource::File { offset: start, len: nbytes },
+            None => DataSource::File {
+                offset: start,
+                len: nbytes,
+            },
         };
         out.insert(
             key.clone(),
@@ -227,22 +257,25 @@ impl StorageResolver for LegacyStorages<'_> {
                 .cloned()
                 .ok_or_else(|| Error::malformed(format!("storage {} has no data", p.key))),
             Some((root_key, off, size)) => {
-                let root = self
-                    .storages
-                    .get(&root_key)
-                    .ok_or_else(|| Error::malformed(format!("view of missing storage {root_key}")))?;
+                let root = self.storages.get(&root_key).ok_or_else(|| {
+                    Error::malformed(format!("view of missing storage {root_key}"))
+                })?;
                 let item = p.dtype.map_or(1, TorchDtype::itemsize);
                 let (start, len) = off
                     .checked_mul(item)
                     .zip(size.checked_mul(item))
                     .filter(|(s, l)| s.checked_add(*l).is_some_and(|e| e <= root.source.len()))
-                    .ok_or_else(|| Error::malformed(format!("storage view {} is out of bounds", p.key)))?;
+                    .ok_or_else(|| {
+                        Error::malformed(format!("storage view {} is out of bounds", p.key))
+                    })?;
                 let source = match &root.source {
                     DataSource::File { offset, .. } => DataSource::File {
                         offset: offset + start,
                         len,
                     },
-                    DataSource::Inline(b) => DataSource::Inline(Arc::from(&b[start as usize..(start + len) as usize])),
+                    DataSource::Inline(b) => {
+                        DataSource::Inline(Arc::from(&b[start as usize..(start + len) as usize]))
+                    }
                 };
                 Ok(Storage {
                     key: format!("{root_key}@{start}"),
@@ -265,13 +298,16 @@ pub fn load_from_bytes(
     nesting: usize,
 ) -> Result<Storage> {
     if nesting + 1 > opts.limits.max_nested_pickles {
-        return Err(Error::limit("max_nested_pickles", "nested torch streams are nested too deeply"));
+        return Err(Error::limit(
+            "max_nested_pickles",
+            "nested torch streams are nested too deeply",
+        ));
     }
     let bytes: Arc<[u8]> = match graph.get(bytes_node) {
         Node::Bytes(b) | Node::ByteArray(b) => Arc::from(&b[..]),
         _ => return Err(Error::malformed("_load_from_bytes argument is not bytes")),
     };
-    let mut inner = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+    let mut inner = Graph::new(&opts.limits);
     let ctx = Context {
         member: Some(format!("nested torch stream (depth {})", nesting + 1)),
         joblib: false,
@@ -281,16 +317,24 @@ pub fn load_from_bytes(
     let mut cursor = std::io::Cursor::new(&bytes[..]);
     let (root, keys, data_start) = {
         let mut input = Input::new(&mut cursor, 0, len);
-        let first = Machine::new(&mut inner, findings, &opts.limits, ctx.clone()).load(&mut input)?;
+        let first =
+            Machine::new(&mut inner, findings, &opts.limits, ctx.clone()).load(&mut input)?;
         if !is_magic(&inner, first.root) {
-            return Err(Error::malformed("_load_from_bytes argument is not a torch stream"));
+            return Err(Error::malformed(
+                "_load_from_bytes argument is not a torch stream",
+            ));
         }
         parse_rest(&mut inner, findings, opts, &mut input, &ctx)?
     };
     let mut reader = crate::tensors::gather::SliceReader(&bytes);
     let storages = locate_storages(&inner, &keys, data_start, len, &mut reader, Some(&bytes))?;
     if !matches!(inner.get(root), Node::PersistentId(_)) {
-        return Err(Error::malformed("_load_from_bytes stream does not hold a storage"));
+        return Err(Error::malformed(
+            "_load_from_bytes stream does not hold a storage",
+        ));
     }
-    LegacyStorages { storages: &storages }.storage(&inner, root)
+    LegacyStorages {
+        storages: &storages,
+    }
+    .storage(&inner, root)
 }

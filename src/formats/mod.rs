@@ -3,6 +3,7 @@
 
 pub mod compressed;
 pub mod legacy;
+pub mod nested;
 pub mod npy;
 pub mod pickle_file;
 pub mod pystr;
@@ -52,19 +53,10 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub limits: Limits,
     pub skip_unsupported: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            limits: Limits::default(),
-            skip_unsupported: false,
-        }
-    }
 }
 
 /// What reading a file produced. `error` is set when the file could not be read to the end;
@@ -98,12 +90,17 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
         let format = sniff(r, len)?;
         a.format = format;
         match format {
-            Format::TorchZip | Format::TorchScript | Format::Npz => torch_zip::analyze_zip(r, len, opts, &mut a),
+            Format::TorchZip | Format::TorchScript | Format::Npz => {
+                torch_zip::analyze_zip(r, len, opts, &mut a)
+            }
             Format::TorchTar => tar::analyze(r, len, opts, &mut a),
             Format::Npy => npy::analyze(r, len, opts, &mut a),
-            Format::Pickle | Format::Joblib | Format::TorchLegacy => pickle_file::analyze(r, len, opts, &mut a),
+            Format::Pickle | Format::Joblib | Format::TorchLegacy => {
+                pickle_file::analyze(r, len, opts, &mut a)
+            }
             Format::Safetensors => Err(Error::UnknownFormat(
-                "the input is already a safetensors file; use `modelguard verify` to check it".into(),
+                "the input is already a safetensors file; use `modelguard verify` to check it"
+                    .into(),
             )),
             Format::Unknown => Err(Error::UnknownFormat(
                 "not a PyTorch, numpy or joblib file (no zip, pickle, tar or npy signature)".into(),
@@ -136,14 +133,20 @@ pub fn sniff<R: Read + Seek>(r: &mut R, len: u64) -> Result<Format> {
         let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
         let rest = &head[8..];
         let first = rest.iter().find(|b| !b.is_ascii_whitespace());
-        if n >= 2 && n <= 100_000_000 && n.checked_add(8).is_some_and(|e| e <= len) && first == Some(&b'{') {
+        if (2..=100_000_000).contains(&n)
+            && n.checked_add(8).is_some_and(|e| e <= len)
+            && first == Some(&b'{')
+        {
             return Ok(Format::Safetensors);
         }
     }
     match head.first() {
         Some(0x80) => Ok(Format::Pickle),
         // Protocol 0/1 pickles start with an opcode byte; accept the ones a stream can begin with.
-        Some(b'(' | b'c' | b'}' | b']' | b')' | b'N' | b'I' | b'S' | b'V' | b'X' | b'K' | b'J' | b'L' | b'F' | b'G' | b'U' | b'T' | b'i' | b'l' | b'd' | b't') => Ok(Format::Pickle),
+        Some(
+            b'(' | b'c' | b'}' | b']' | b')' | b'N' | b'I' | b'S' | b'V' | b'X' | b'K' | b'J'
+            | b'L' | b'F' | b'G' | b'U' | b'T' | b'i' | b'l' | b'd' | b't',
+        ) => Ok(Format::Pickle),
         _ => {
             for (magic, what) in [
                 (&b"BZh"[..], "bzip2"),
@@ -155,7 +158,9 @@ pub fn sniff<R: Read + Seek>(r: &mut R, len: u64) -> Result<Format> {
                 (b"PYTORCH1", "pre-release torch"),
             ] {
                 if head.starts_with(magic) {
-                    return Err(Error::UnknownFormat(format!("{what} files are not supported")));
+                    return Err(Error::UnknownFormat(format!(
+                        "{what} files are not supported"
+                    )));
                 }
             }
             Ok(Format::Unknown)
@@ -174,9 +179,18 @@ pub(crate) fn collect_tensors(
 ) -> Result<()> {
     let named = NameWalk::new(graph, script, opts.limits.max_depth).tensors(root)?;
     if named.len() > opts.limits.max_tensors {
-        return Err(Error::limit("max_tensors", format!("{} tensors", named.len())));
+        return Err(Error::limit(
+            "max_tensors",
+            format!("{} tensors", named.len()),
+        ));
     }
-    let resolved = resolve(graph, named, resolver, opts.skip_unsupported, opts.limits.max_rank)?;
+    let resolved = resolve(
+        graph,
+        named,
+        resolver,
+        opts.skip_unsupported,
+        opts.limits.max_rank,
+    )?;
     a.tensors.extend(resolved.tensors);
     a.warnings.extend(resolved.warnings);
     Ok(())

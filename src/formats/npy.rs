@@ -48,12 +48,18 @@ pub fn parse_header(data: &mut dyn ReadAt, base: u64, len: u64) -> Result<NpyHea
                 return Err(bad("file too short".into()));
             }
             data.read_at(base + 10, &mut pre[10..12])?;
-            (u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64, 12u64)
+            (
+                u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64,
+                12u64,
+            )
         }
         v => return Err(bad(format!("unsupported format version {v}"))),
     };
     if hlen > MAX_HEADER {
-        return Err(Error::limit("npy header", format!("header of {hlen} bytes (numpy refuses > {MAX_HEADER})")));
+        return Err(Error::limit(
+            "npy header",
+            format!("header of {hlen} bytes (numpy refuses > {MAX_HEADER})"),
+        ));
     }
     if start + hlen > len {
         return Err(bad("header runs past the end".into()));
@@ -68,9 +74,16 @@ pub fn parse_header(data: &mut dyn ReadAt, base: u64, len: u64) -> Result<NpyHea
     let Lit::Dict(items) = pystr::parse(&text)? else {
         return Err(bad("header is not a dict".into()));
     };
-    let get = |k: &str| items.iter().find(|(key, _)| *key == Lit::Str(k.into())).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        items
+            .iter()
+            .find(|(key, _)| *key == Lit::Str(k.into()))
+            .map(|(_, v)| v.clone())
+    };
     if items.len() != 3 {
-        return Err(bad("header must have exactly descr, fortran_order, shape".into()));
+        return Err(bad(
+            "header must have exactly descr, fortran_order, shape".into()
+        ));
     }
     let descr = match get("descr") {
         Some(Lit::Str(s)) => s,
@@ -105,7 +118,12 @@ pub fn parse_header(data: &mut dyn ReadAt, base: u64, len: u64) -> Result<NpyHea
 }
 
 /// The tensor of a .npy at `base` (file offset or inline bytes).
-pub fn tensor(header: &NpyHeader, name: &str, source: DataSource, opts: &Options) -> Result<TensorSpec> {
+pub fn tensor(
+    header: &NpyHeader,
+    name: &str,
+    source: DataSource,
+    opts: &Options,
+) -> Result<TensorSpec> {
     dense_array_spec(
         name,
         &header.descr,
@@ -116,10 +134,20 @@ pub fn tensor(header: &NpyHeader, name: &str, source: DataSource, opts: &Options
         format!("npy:{name}"),
         opts.limits.max_rank,
     )?
-    .ok_or_else(|| Error::unsupported(format!("array `{name}` has dtype `{}`, which is not a tensor", header.descr)))
+    .ok_or_else(|| {
+        Error::unsupported(format!(
+            "array `{name}` has dtype `{}`, which is not a tensor",
+            header.descr
+        ))
+    })
 }
 
-pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) -> Result<()> {
+pub fn analyze<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    opts: &Options,
+    a: &mut Analysis,
+) -> Result<()> {
     let header = parse_header(&mut crate::tensors::gather::SeekReader(&mut *r), 0, len)?;
     if header.is_object() {
         scan_object_pickle(r, header.data_offset, len, opts, a, None)?;
@@ -153,12 +181,13 @@ pub fn scan_object_pickle<R: Read + Seek>(
     r.seek(SeekFrom::Start(start))?;
     let mut buf = BufReader::new(&mut *r);
     let mut input = Input::new(&mut buf, start, end);
-    let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+    let mut graph = Graph::new(&opts.limits);
     let ctx = Context {
         member,
         joblib: false,
         nesting: 1,
     };
-    Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input)?;
-    Ok(())
+    let res = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input);
+    super::nested::scan(&graph, &mut a.findings, opts, 1);
+    res.map(|_| ())
 }

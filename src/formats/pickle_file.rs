@@ -13,8 +13,13 @@ use crate::tensors::spec::Storage;
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) -> Result<()> {
-    let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+pub fn analyze<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    opts: &Options,
+    a: &mut Analysis,
+) -> Result<()> {
+    let mut graph = Graph::new(&opts.limits);
     let ctx = Context {
         member: None,
         joblib: true,
@@ -26,11 +31,21 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Anal
     {
         let mut buf = BufReader::with_capacity(1 << 16, &mut *r);
         let mut input = Input::new(&mut buf, 0, len);
-        let first = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone()).load(&mut input)?;
+        let first = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone())
+            .load(&mut input)?;
         if legacy::is_magic(&graph, first.root) {
             a.format = Format::TorchLegacy;
-            let legacy_ctx = Context { joblib: false, ..ctx.clone() };
-            legacy_layout = Some(legacy::parse_rest(&mut graph, &mut a.findings, opts, &mut input, &legacy_ctx)?);
+            let legacy_ctx = Context {
+                joblib: false,
+                ..ctx.clone()
+            };
+            legacy_layout = Some(legacy::parse_rest(
+                &mut graph,
+                &mut a.findings,
+                opts,
+                &mut input,
+                &legacy_ctx,
+            )?);
         } else {
             roots.push(first.root);
             // Every further pickle in the stream: a loader calling pickle.load again runs it.
@@ -64,13 +79,20 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Anal
             }
         }
     }
+    super::nested::scan(&graph, &mut a.findings, opts, 0);
     if let Some((root, keys, data_start)) = legacy_layout {
-        let storages = legacy::locate_storages(&graph, &keys, data_start, len, &mut SeekReader(r), None)?;
+        let storages =
+            legacy::locate_storages(&graph, &keys, data_start, len, &mut SeekReader(r), None)?;
         if data_start_end(&storages) < len {
-            a.findings.push(trailing(len - data_start_end(&storages), data_start_end(&storages)));
+            a.findings.push(trailing(
+                len - data_start_end(&storages),
+                data_start_end(&storages),
+            ));
         }
         let mut resolver = Nested {
-            inner: Some(LegacyStorages { storages: &storages }),
+            inner: Some(LegacyStorages {
+                storages: &storages,
+            }),
             findings: Findings::default(),
             opts,
             cache: HashMap::new(),
@@ -137,7 +159,8 @@ fn trailing(n: u64, at: u64) -> Finding {
 }
 
 fn has_joblib_arrays(g: &Graph) -> bool {
-    (0..g.len() as NodeId).any(|i| matches!(g.get(i), Node::Array(a) if matches!(a.data, ArrayData::Stream { .. })))
+    (0..g.len() as NodeId)
+        .any(|i| matches!(g.get(i), Node::Array(a) if matches!(a.data, ArrayData::Stream { .. })))
 }
 
 /// Storages of plain pickles: only nested `_load_from_bytes` streams carry data; a persistent
@@ -175,7 +198,9 @@ impl StorageResolver for Nested<'_, '_> {
                     global: None,
                     location: Default::default(),
                 });
-                return Err(Error::malformed("tensor storage is a persistent id, which a plain pickle cannot resolve"));
+                return Err(Error::malformed(
+                    "tensor storage is a persistent id, which a plain pickle cannot resolve",
+                ));
             }
             _ => return Err(Error::malformed("tensor storage is not a storage")),
         };

@@ -16,7 +16,10 @@ pub enum Lit {
 const MAX_DEPTH: usize = 32;
 
 pub fn parse(s: &str) -> Result<Lit> {
-    let mut p = Parser { s: s.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let v = p.value(0)?;
     p.ws();
     if p.i != p.s.len() {
@@ -112,14 +115,21 @@ impl Parser<'_> {
                 while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
                     self.i += 1;
                 }
-                let t = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| bad("bad number"))?;
+                let t =
+                    std::str::from_utf8(&self.s[start..self.i]).map_err(|_| bad("bad number"))?;
                 if self.s.get(self.i) == Some(&b'L') {
                     self.i += 1;
                 }
-                t.parse().map(Lit::Int).map_err(|_| bad("integer out of range"))
+                t.parse()
+                    .map(Lit::Int)
+                    .map_err(|_| bad("integer out of range"))
             }
             _ => {
-                for (word, lit) in [("True", Lit::Bool(true)), ("False", Lit::Bool(false)), ("None", Lit::None)] {
+                for (word, lit) in [
+                    ("True", Lit::Bool(true)),
+                    ("False", Lit::Bool(false)),
+                    ("None", Lit::None),
+                ] {
                     if self.s[self.i..].starts_with(word.as_bytes()) {
                         self.i += word.len();
                         return Ok(lit);
@@ -137,7 +147,8 @@ mod tests {
 
     #[test]
     fn npy_header() {
-        let v = parse("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }        ").unwrap();
+        let v =
+            parse("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }        ").unwrap();
         let Lit::Dict(items) = v else { panic!() };
         assert_eq!(items[2].1, Lit::Seq(vec![Lit::Int(2), Lit::Int(3)]));
         assert!(parse(&"[".repeat(100)).is_err());

@@ -36,38 +36,64 @@ fn members<R: Read + Seek>(r: &mut R, opts: &Options) -> Result<HashMap<String, 
     Ok(out)
 }
 
-pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) -> Result<()> {
+pub fn analyze<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    opts: &Options,
+    a: &mut Analysis,
+) -> Result<()> {
     let m = members(r, opts)?;
     let get = |name: &str| {
         m.get(name)
             .filter(|mm| mm.offset.checked_add(mm.len).is_some_and(|e| e <= len))
-            .ok_or_else(|| Error::UnknownFormat(format!("tar archive without a `{name}` member: not a torch checkpoint")))
+            .ok_or_else(|| {
+                Error::UnknownFormat(format!(
+                    "tar archive without a `{name}` member: not a torch checkpoint"
+                ))
+            })
     };
     let (storages_m, tensors_m, pickle_m) = (get("storages")?, get("tensors")?, get("pickle")?);
-    let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+    let mut graph = Graph::new(&opts.limits);
     let mut storages: HashMap<i64, Storage> = HashMap::new();
 
     // --- storages: n, then n × (pickle (key, location, type), i64 numel, data), then views ---
     r.seek(SeekFrom::Start(storages_m.offset))?;
     {
         let mut buf = BufReader::new(&mut *r);
-        let mut input = Input::new(&mut buf, storages_m.offset, storages_m.offset + storages_m.len);
+        let mut input = Input::new(
+            &mut buf,
+            storages_m.offset,
+            storages_m.offset + storages_m.len,
+        );
         let ctx = ctx("storages");
         let load = |input: &mut Input<'_>, g: &mut Graph, f: &mut _| -> Result<NodeId> {
-            Ok(Machine::new(g, f, &opts.limits, ctx.clone()).load(input)?.root)
+            Ok(Machine::new(g, f, &opts.limits, ctx.clone())
+                .load(input)?
+                .root)
         };
         let n = load(&mut input, &mut graph, &mut a.findings)?;
-        let n = graph.as_int(n).filter(|&n| n >= 0).ok_or_else(|| bad("storage count is not an int"))?;
+        let n = graph
+            .as_int(n)
+            .filter(|&n| n >= 0)
+            .ok_or_else(|| bad("storage count is not an int"))?;
         for _ in 0..n {
             let hdr = load(&mut input, &mut graph, &mut a.findings)?;
-            let items = graph.as_seq(hdr).filter(|s| s.len() == 3).ok_or_else(|| bad("storage header"))?.to_vec();
-            let key = graph.as_int(items[0]).ok_or_else(|| bad("storage key is not an int"))?;
+            let items = graph
+                .as_seq(hdr)
+                .filter(|s| s.len() == 3)
+                .ok_or_else(|| bad("storage header"))?
+                .to_vec();
+            let key = graph
+                .as_int(items[0])
+                .ok_or_else(|| bad("storage key is not an int"))?;
             let Node::StorageType(StorageType::Typed(dtype)) = graph.get(items[2]) else {
                 return Err(bad("storage type is not an allowlisted storage class"));
             };
             let dtype = *dtype;
             let numel = u64::from_le_bytes(input.read_array()?);
-            let nbytes = numel.checked_mul(dtype.itemsize()).ok_or_else(|| bad("storage size overflows"))?;
+            let nbytes = numel
+                .checked_mul(dtype.itemsize())
+                .ok_or_else(|| bad("storage size overflows"))?;
             let offset = input.pos();
             input.skip(nbytes, "tar storage data")?;
             storages.insert(
@@ -75,21 +101,40 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Anal
                 Storage {
                     key: format!("tar:{key}"),
                     dtype: Some(dtype),
-                    source: DataSource::File { offset, len: nbytes },
+                    source: DataSource::File {
+                        offset,
+                        len: nbytes,
+                    },
                     big_endian: false,
                 },
             );
         }
         let views = load(&mut input, &mut graph, &mut a.findings)?;
-        for &v in graph.as_seq(views).ok_or_else(|| bad("storage views are not a list"))?.to_vec().iter() {
-            let t = graph.as_int_seq(v).filter(|t| t.len() == 4).ok_or_else(|| bad("storage view"))?;
-            let root = storages.get(&t[1]).ok_or_else(|| bad("view of an unknown storage"))?.clone();
+        for &v in graph
+            .as_seq(views)
+            .ok_or_else(|| bad("storage views are not a list"))?
+            .to_vec()
+            .iter()
+        {
+            let t = graph
+                .as_int_seq(v)
+                .filter(|t| t.len() == 4)
+                .ok_or_else(|| bad("storage view"))?;
+            let root = storages
+                .get(&t[1])
+                .ok_or_else(|| bad("view of an unknown storage"))?
+                .clone();
             let item = root.dtype.map_or(1, TorchDtype::itemsize);
             let (start, n) = (u64::try_from(t[2]).ok(), u64::try_from(t[3]).ok());
-            let (Some(start), Some(n)) = (start.and_then(|s| s.checked_mul(item)), n.and_then(|n| n.checked_mul(item))) else {
+            let (Some(start), Some(n)) = (
+                start.and_then(|s| s.checked_mul(item)),
+                n.and_then(|n| n.checked_mul(item)),
+            ) else {
                 return Err(bad("negative storage view"));
             };
-            let DataSource::File { offset, len } = root.source else { unreachable!("tar storages are file ranges") };
+            let DataSource::File { offset, len } = root.source else {
+                unreachable!("tar storages are file ranges")
+            };
             if start.checked_add(n).is_none_or(|e| e > len) {
                 return Err(bad("storage view out of bounds"));
             }
@@ -98,7 +143,10 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Anal
                 Storage {
                     key: root.key.clone(),
                     dtype: root.dtype,
-                    source: DataSource::File { offset: offset + start, len: n },
+                    source: DataSource::File {
+                        offset: offset + start,
+                        len: n,
+                    },
                     big_endian: false,
                 },
             );
@@ -112,20 +160,35 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Anal
         let mut buf = BufReader::new(&mut *r);
         let mut input = Input::new(&mut buf, tensors_m.offset, tensors_m.offset + tensors_m.len);
         let ctx = ctx("tensors");
-        let n = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone()).load(&mut input)?.root;
-        let n = graph.as_int(n).filter(|&n| n >= 0).ok_or_else(|| bad("tensor count is not an int"))?;
+        let n = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone())
+            .load(&mut input)?
+            .root;
+        let n = graph
+            .as_int(n)
+            .filter(|&n| n >= 0)
+            .ok_or_else(|| bad("tensor count is not an int"))?;
         for _ in 0..n {
-            let hdr = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone()).load(&mut input)?.root;
-            let items = graph.as_seq(hdr).filter(|s| s.len() == 3).ok_or_else(|| bad("tensor header"))?.to_vec();
+            let hdr = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone())
+                .load(&mut input)?
+                .root;
+            let items = graph
+                .as_seq(hdr)
+                .filter(|s| s.len() == 3)
+                .ok_or_else(|| bad("tensor header"))?
+                .to_vec();
             let key = graph.as_int(items[0]).ok_or_else(|| bad("tensor key"))?;
-            let storage_key = graph.as_int(items[1]).ok_or_else(|| bad("tensor storage key"))?;
+            let storage_key = graph
+                .as_int(items[1])
+                .ok_or_else(|| bad("tensor storage key"))?;
             let ndim = i32::from_le_bytes(input.read_array()?);
             if ndim < 0 || ndim as usize > opts.limits.max_rank {
                 return Err(bad("tensor rank out of range"));
             }
             input.skip(4, "padding")?;
             let mut read_i64s = |k: i32| -> Result<Vec<i64>> {
-                (0..k).map(|_| Ok(i64::from_le_bytes(input.read_array()?))).collect()
+                (0..k)
+                    .map(|_| Ok(i64::from_le_bytes(input.read_array()?)))
+                    .collect()
             };
             let size = read_i64s(ndim)?;
             let stride = read_i64s(ndim)?;
@@ -139,17 +202,22 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Anal
     let root = {
         let mut buf = BufReader::new(&mut *r);
         let mut input = Input::new(&mut buf, pickle_m.offset, pickle_m.offset + pickle_m.len);
-        Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx("pickle")).load(&mut input)?.root
+        Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx("pickle"))
+            .load(&mut input)?
+            .root
     };
     // Turn each persistent id into the tensor it names.
     for id in 0..graph.len() as NodeId {
-        let Node::PersistentId(pid) = graph.get(id) else { continue };
+        let Node::PersistentId(pid) = graph.get(id) else {
+            continue;
+        };
         let key = match graph.get(*pid) {
             Node::Str(s) => s.parse::<i64>().ok(),
             Node::Int(i) => Some(*i),
             _ => None,
         };
-        let Some((storage_key, size, stride, offset)) = key.and_then(|k| tensors.get(&k)).cloned() else {
+        let Some((storage_key, size, stride, offset)) = key.and_then(|k| tensors.get(&k)).cloned()
+        else {
             continue;
         };
         let skey = graph.add(Node::Int(storage_key))?;
@@ -165,7 +233,10 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Anal
             layout: TensorLayout::Dense,
         }));
     }
-    let mut resolver = TarStorages { storages: &storages };
+    super::nested::scan(&graph, &mut a.findings, opts, 0);
+    let mut resolver = TarStorages {
+        storages: &storages,
+    };
     collect_tensors(&graph, root, None, &mut resolver, opts, a)
 }
 
@@ -191,6 +262,9 @@ impl StorageResolver for TarStorages<'_> {
             return Err(bad("tensor storage is not a storage"));
         };
         let key = g.as_int(*k).ok_or_else(|| bad("storage key"))?;
-        self.storages.get(&key).cloned().ok_or_else(|| bad("tensor refers to a missing storage"))
+        self.storages
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| bad("tensor refers to a missing storage"))
     }
 }

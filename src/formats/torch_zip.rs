@@ -22,25 +22,36 @@ use std::sync::Arc;
 /// Small records (pickles, code, metadata) are read whole; they are never this large in practice.
 const MAX_SMALL_RECORD: u64 = 64 << 20;
 
-pub fn analyze_zip<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) -> Result<()> {
+pub fn analyze_zip<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    opts: &Options,
+    a: &mut Analysis,
+) -> Result<()> {
     let mut zip = ZipArchive::open(r, len, &opts.limits)?;
     let root = zip.root().unwrap_or_default().to_string();
     check_small_crcs(&mut zip, r, &root)?;
     let data_pkl = zip.find_record("data.pkl");
     let is_npz = data_pkl.is_none()
         && !zip.entries.is_empty()
-        && zip.entries.iter().all(|e| e.is_directory() || e.name.ends_with(".npy"));
+        && zip
+            .entries
+            .iter()
+            .all(|e| e.is_directory() || e.name.ends_with(".npy"));
     if is_npz {
         a.format = Format::Npz;
         // npz members sit at the top level: no torch root folder.
-        zip.issues.retain(|i| i.kind != ContainerIssueKind::MixedRoots);
+        zip.issues
+            .retain(|i| i.kind != ContainerIssueKind::MixedRoots);
         report_issues(&zip, &mut a.findings);
         return analyze_npz(&zip, r, opts, a);
     }
     report_issues(&zip, &mut a.findings);
     if zip.root().is_none() {
         scan_pickle_members(&zip, r, opts, a, None)?;
-        return Err(Error::malformed("zip archive has no root folder (torch requires one)"));
+        return Err(Error::malformed(
+            "zip archive has no root folder (torch requires one)",
+        ));
     }
     let Some(data_pkl) = data_pkl else {
         scan_pickle_members(&zip, r, opts, a, None)?;
@@ -49,7 +60,11 @@ pub fn analyze_zip<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut 
         )));
     };
     let script = zip.find_record("constants.pkl").is_some();
-    a.format = if script { Format::TorchScript } else { Format::TorchZip };
+    a.format = if script {
+        Format::TorchScript
+    } else {
+        Format::TorchZip
+    };
     // Every other pickle member (duplicates of data.pkl included) is scanned for findings only.
     scan_pickle_members(&zip, r, opts, a, Some(data_pkl))?;
     check_version(&zip, r, a)?;
@@ -71,7 +86,7 @@ pub fn analyze_zip<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut 
     } else {
         None
     };
-    let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+    let mut graph = Graph::new(&opts.limits);
     let member = zip.entries[data_pkl].name.clone();
     let root_node = {
         let reader = zip.open_member(r, data_pkl)?;
@@ -99,6 +114,7 @@ pub fn analyze_zip<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut 
         }
         u.root
     };
+    super::nested::scan(&graph, &mut a.findings, opts, 0);
     let mut resolver = ZipStorages {
         zip: &zip,
         input: r,
@@ -108,7 +124,14 @@ pub fn analyze_zip<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut 
         cache: HashMap::new(),
         findings: Findings::default(),
     };
-    let res = collect_tensors(&graph, root_node, script_classes.as_ref(), &mut resolver, opts, a);
+    let res = collect_tensors(
+        &graph,
+        root_node,
+        script_classes.as_ref(),
+        &mut resolver,
+        opts,
+        a,
+    );
     a.findings.extend(resolver.findings.into_vec());
     res
 }
@@ -119,7 +142,10 @@ fn check_small_crcs<R: Read + Seek>(zip: &mut ZipArchive, r: &mut R, root: &str)
     let data_prefix = format!("{root}/data/");
     let mut mismatches = Vec::new();
     for (i, e) in zip.entries.iter().enumerate() {
-        if e.is_directory() || e.name.starts_with(&data_prefix) || e.uncompressed_size > MAX_SMALL_RECORD {
+        if e.is_directory()
+            || e.name.starts_with(&data_prefix)
+            || e.uncompressed_size > MAX_SMALL_RECORD
+        {
             continue;
         }
         let bytes = match zip.read_member(r, i, MAX_SMALL_RECORD) {
@@ -135,7 +161,9 @@ fn check_small_crcs<R: Read + Seek>(zip: &mut ZipArchive, r: &mut R, root: &str)
         zip.issues.push(super::zip::ContainerIssue {
             kind: ContainerIssueKind::CrcMismatch,
             member: Some(name),
-            detail: format!("stored CRC-32 {stored:08x}, actual {actual:08x} (torch does not check CRCs)"),
+            detail: format!(
+                "stored CRC-32 {stored:08x}, actual {actual:08x} (torch does not check CRCs)"
+            ),
         });
     }
     Ok(())
@@ -167,16 +195,22 @@ fn report_issues(zip: &ZipArchive, findings: &mut Findings) {
 }
 
 fn check_version<R: Read + Seek>(zip: &ZipArchive, r: &mut R, a: &mut Analysis) -> Result<()> {
-    let idx = zip.find_record(".data/version").or_else(|| zip.find_record("version"));
+    let idx = zip
+        .find_record(".data/version")
+        .or_else(|| zip.find_record("version"));
     let Some(idx) = idx else {
-        a.warnings.push("archive has no `version` record (torch requires one)".into());
+        a.warnings
+            .push("archive has no `version` record (torch requires one)".into());
         return Ok(());
     };
     let raw = zip.read_member(r, idx, 64)?;
     let text = String::from_utf8_lossy(&raw);
     match text.trim().parse::<u64>() {
         Ok(1..=10) => Ok(()),
-        _ => Err(Error::malformed(format!("unsupported archive version {:?}", text.trim()))),
+        _ => Err(Error::malformed(format!(
+            "unsupported archive version {:?}",
+            text.trim()
+        ))),
     }
 }
 
@@ -209,15 +243,19 @@ fn scan_pickle_members<R: Read + Seek>(
         let reader = zip.open_member(r, i)?;
         let mut buf = BufReader::new(reader);
         let mut input = Input::new(&mut buf, 0, e.uncompressed_size);
-        let mut graph = Graph::new(opts.limits.max_nodes, opts.limits.max_value_bytes);
+        let mut graph = Graph::new(&opts.limits);
         let ctx = Context {
             member: Some(e.name.clone()),
             joblib: false,
             nesting: 0,
         };
-        if let Err(err) = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input) {
-            a.warnings.push(format!("member {} is not a readable pickle: {err}", e.name));
+        if let Err(err) =
+            Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input)
+        {
+            a.warnings
+                .push(format!("member {} is not a readable pickle: {err}", e.name));
         }
+        super::nested::scan(&graph, &mut a.findings, opts, 0);
     }
     Ok(())
 }
@@ -233,8 +271,12 @@ fn torchscript_classes<R: Read + Seek>(
     let mut out = ScriptClasses::default();
     let mut files = 0;
     for (i, e) in zip.entries.iter().enumerate() {
-        let Some(rel) = e.name.strip_prefix(&prefix) else { continue };
-        let Some(module_path) = rel.strip_suffix(".py") else { continue };
+        let Some(rel) = e.name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(module_path) = rel.strip_suffix(".py") else {
+            continue;
+        };
         files += 1;
         let text = zip.read_member(r, i, MAX_SMALL_RECORD)?;
         let module = module_path.replace('/', ".");
@@ -260,7 +302,10 @@ fn parse_script_source(text: &str, module: &str, out: &mut ScriptClasses) {
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         if let Some(rest) = line.strip_prefix("class ") {
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             let qual = format!("{module}.{name}");
             out.classes.entry(qual.clone()).or_default();
             class = Some(qual);
@@ -279,7 +324,11 @@ fn parse_script_source(text: &str, module: &str, out: &mut ScriptClasses) {
                 None => break,
             }
         }
-        let names = list.split(['"', '\'']).skip(1).step_by(2).map(str::to_string);
+        let names = list
+            .split(['"', '\''])
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string);
         out.classes.entry(c.clone()).or_default().extend(names);
     }
 }
@@ -298,22 +347,31 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
     fn storage(&mut self, g: &Graph, node: NodeId) -> Result<Storage> {
         let pid = match g.get(node) {
             Node::PersistentId(p) => *p,
-            Node::LoadFromBytes(b) => return legacy::load_from_bytes(g, *b, &mut self.findings, self.opts, 0),
+            Node::LoadFromBytes(b) => {
+                return legacy::load_from_bytes(g, *b, &mut self.findings, self.opts, 0)
+            }
             _ => return Err(Error::malformed("tensor storage is not a storage")),
         };
         let p = legacy::parse_pid(g, pid)?;
         if p.view.is_some() {
-            return Err(Error::malformed("storage views are not part of the zip format"));
+            return Err(Error::malformed(
+                "storage views are not part of the zip format",
+            ));
         }
         let valid_key = if self.script {
             !p.key.is_empty()
                 && !p.key.contains("..")
-                && p.key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/'))
+                && p.key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/'))
         } else {
             !p.key.is_empty() && p.key.chars().all(|c| c.is_ascii_digit())
         };
         if !valid_key {
-            return Err(Error::malformed(format!("storage key {:?} is not a valid record name", p.key)));
+            return Err(Error::malformed(format!(
+                "storage key {:?} is not a valid record name",
+                p.key
+            )));
         }
         let itemsize = p.dtype.map_or(1, TorchDtype::itemsize);
         let nbytes = p
@@ -331,11 +389,16 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
             s.dtype = p.dtype;
             return Ok(s);
         }
-        let record = if p.key.contains('/') { p.key.clone() } else { format!("data/{}", p.key) };
-        let idx = self
-            .zip
-            .find_record(&record)
-            .ok_or_else(|| Error::malformed(format!("storage record `{record}` is missing from the archive")))?;
+        let record = if p.key.contains('/') {
+            p.key.clone()
+        } else {
+            format!("data/{}", p.key)
+        };
+        let idx = self.zip.find_record(&record).ok_or_else(|| {
+            Error::malformed(format!(
+                "storage record `{record}` is missing from the archive"
+            ))
+        })?;
         let e = &self.zip.entries[idx];
         if e.uncompressed_size != nbytes {
             return Err(Error::malformed(format!(
@@ -349,7 +412,9 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
                 len: nbytes,
             }
         } else {
-            let bytes = self.zip.read_member(self.input, idx, self.opts.limits.max_inflated_member)?;
+            let bytes =
+                self.zip
+                    .read_member(self.input, idx, self.opts.limits.max_inflated_member)?;
             DataSource::Inline(Arc::from(bytes))
         };
         let s = Storage {
@@ -363,7 +428,12 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
     }
 }
 
-fn analyze_npz<R: Read + Seek>(zip: &ZipArchive, r: &mut R, opts: &Options, a: &mut Analysis) -> Result<()> {
+fn analyze_npz<R: Read + Seek>(
+    zip: &ZipArchive,
+    r: &mut R,
+    opts: &Options,
+    a: &mut Analysis,
+) -> Result<()> {
     let mut names = HashSet::new();
     for (i, e) in zip.entries.iter().enumerate() {
         if e.is_directory() {
@@ -374,10 +444,20 @@ fn analyze_npz<R: Read + Seek>(zip: &ZipArchive, r: &mut R, opts: &Options, a: &
             return Err(Error::malformed(format!("npz holds `{name}` twice")));
         }
         let result = if e.method == 0 {
-            let header = npy::parse_header(&mut SeekReader(&mut *r), e.data_offset, e.uncompressed_size)?;
+            let header =
+                npy::parse_header(&mut SeekReader(&mut *r), e.data_offset, e.uncompressed_size)?;
             if header.is_object() {
-                npy::scan_object_pickle(r, e.data_offset + header.data_offset, e.data_offset + e.uncompressed_size, opts, a, Some(e.name.clone()))?;
-                Err(Error::unsupported(format!("npz member `{name}` is an object array")))
+                npy::scan_object_pickle(
+                    r,
+                    e.data_offset + header.data_offset,
+                    e.data_offset + e.uncompressed_size,
+                    opts,
+                    a,
+                    Some(e.name.clone()),
+                )?;
+                Err(Error::unsupported(format!(
+                    "npz member `{name}` is an object array"
+                )))
             } else {
                 npy::tensor(
                     &header,
@@ -390,12 +470,22 @@ fn analyze_npz<R: Read + Seek>(zip: &ZipArchive, r: &mut R, opts: &Options, a: &
                 )
             }
         } else {
-            let bytes: Arc<[u8]> = Arc::from(zip.read_member(r, i, opts.limits.max_inflated_member)?);
+            let bytes: Arc<[u8]> =
+                Arc::from(zip.read_member(r, i, opts.limits.max_inflated_member)?);
             let header = npy::parse_header(&mut SliceReader(&bytes), 0, bytes.len() as u64)?;
             if header.is_object() {
                 let mut cursor = std::io::Cursor::new(&bytes[..]);
-                npy::scan_object_pickle(&mut cursor, header.data_offset, bytes.len() as u64, opts, a, Some(e.name.clone()))?;
-                Err(Error::unsupported(format!("npz member `{name}` is an object array")))
+                npy::scan_object_pickle(
+                    &mut cursor,
+                    header.data_offset,
+                    bytes.len() as u64,
+                    opts,
+                    a,
+                    Some(e.name.clone()),
+                )?;
+                Err(Error::unsupported(format!(
+                    "npz member `{name}` is an object array"
+                )))
             } else {
                 let data: Arc<[u8]> = Arc::from(&bytes[header.data_offset as usize..]);
                 npy::tensor(&header, &name, DataSource::Inline(data), opts)
@@ -403,7 +493,9 @@ fn analyze_npz<R: Read + Seek>(zip: &ZipArchive, r: &mut R, opts: &Options, a: &
         };
         match result {
             Ok(spec) => a.tensors.push((name, spec)),
-            Err(Error::Unsupported { msg }) if opts.skip_unsupported => a.warnings.push(format!("skipped: {msg}")),
+            Err(Error::Unsupported { msg }) if opts.skip_unsupported => {
+                a.warnings.push(format!("skipped: {msg}"))
+            }
             Err(e) => return Err(e),
         }
     }

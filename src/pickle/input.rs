@@ -94,14 +94,18 @@ impl<'a> Input<'a> {
             let remaining = self.remaining();
             let buf = self.inner.fill_buf()?;
             if buf.is_empty() || remaining == 0 {
-                return Err(Error::malformed("input truncated inside a text argument (no newline)"));
+                return Err(Error::malformed(
+                    "input truncated inside a text argument (no newline)",
+                ));
             }
             let avail = buf.len().min(remaining as usize);
             let buf = &buf[..avail];
             match buf.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     if (line.len() + i) as u64 > max {
-                        return Err(Error::malformed(format!("text argument longer than {max} bytes")));
+                        return Err(Error::malformed(format!(
+                            "text argument longer than {max} bytes"
+                        )));
                     }
                     line.extend_from_slice(&buf[..i]);
                     self.inner.consume(i + 1);
@@ -110,7 +114,9 @@ impl<'a> Input<'a> {
                 }
                 None => {
                     if (line.len() + avail) as u64 > max {
-                        return Err(Error::malformed(format!("text argument longer than {max} bytes")));
+                        return Err(Error::malformed(format!(
+                            "text argument longer than {max} bytes"
+                        )));
                     }
                     line.extend_from_slice(buf);
                     self.inner.consume(avail);

@@ -7,7 +7,9 @@ use super::compat::fix_import;
 use super::input::Input;
 use super::opcodes as op;
 use super::text;
-use super::value::{ArrayData, ArrayNode, CallKind, Dict, DictKind, Global, Graph, Node, NodeId, Object};
+use super::value::{
+    ArrayData, ArrayNode, CallKind, Dict, DictKind, Global, Graph, Node, NodeId, Object,
+};
 use crate::error::{Error, Location, Result};
 use crate::limits::Limits;
 use crate::policy::findings::{Finding, Findings, Rule, Severity};
@@ -54,9 +56,15 @@ pub struct Machine<'g, 'f, 'l> {
 }
 
 impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
-    pub fn new(graph: &'g mut Graph, findings: &'f mut Findings, limits: &'l Limits, ctx: Context) -> Self {
-        let deadline = (limits.max_parse_millis > 0)
-            .then(|| std::time::Instant::now() + std::time::Duration::from_millis(limits.max_parse_millis));
+    pub fn new(
+        graph: &'g mut Graph,
+        findings: &'f mut Findings,
+        limits: &'l Limits,
+        ctx: Context,
+    ) -> Self {
+        let deadline = (limits.max_parse_millis > 0).then(|| {
+            std::time::Instant::now() + std::time::Duration::from_millis(limits.max_parse_millis)
+        });
         Machine {
             graph,
             findings,
@@ -115,7 +123,10 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
 
     fn locate(&self, e: Error) -> Error {
         match e {
-            Error::Malformed { msg, loc } if loc == Location::default() => Error::Malformed { msg, loc: self.here() },
+            Error::Malformed { msg, loc } if loc == Location::default() => Error::Malformed {
+                msg,
+                loc: self.here(),
+            },
             Error::Limit { limit, msg, loc } if loc == Location::default() => Error::Limit {
                 limit,
                 msg,
@@ -138,7 +149,13 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
 
     fn push(&mut self, id: NodeId) -> Result<()> {
         if self.stack.len() >= self.limits.max_stack {
-            return Err(Error::limit("max_stack", format!("more than {} values on the pickle stack", self.limits.max_stack)));
+            return Err(Error::limit(
+                "max_stack",
+                format!(
+                    "more than {} values on the pickle stack",
+                    self.limits.max_stack
+                ),
+            ));
         }
         self.stack.push(id);
         Ok(())
@@ -172,13 +189,19 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
     }
 
     fn pop_mark(&mut self) -> Result<Vec<NodeId>> {
-        let mark = self.marks.pop().ok_or_else(|| Error::malformed("could not find MARK"))?;
+        let mark = self
+            .marks
+            .pop()
+            .ok_or_else(|| Error::malformed("could not find MARK"))?;
         Ok(self.stack.split_off(mark))
     }
 
     fn memo_put(&mut self, idx: u64, value: NodeId) -> Result<()> {
         if !self.memo.contains_key(&idx) && self.memo.len() >= self.limits.max_memo {
-            return Err(Error::limit("max_memo", format!("more than {} memo entries", self.limits.max_memo)));
+            return Err(Error::limit(
+                "max_memo",
+                format!("more than {} memo entries", self.limits.max_memo),
+            ));
         }
         self.memo.insert(idx, value);
         Ok(())
@@ -206,14 +229,20 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
     fn check_budget(&mut self) -> Result<()> {
         self.ops += 1;
         if self.ops > self.limits.max_ops {
-            return Err(Error::limit("max_ops", format!("more than {} pickle opcodes", self.limits.max_ops)));
+            return Err(Error::limit(
+                "max_ops",
+                format!("more than {} pickle opcodes", self.limits.max_ops),
+            ));
         }
         if self.ops % 65536 == 0 {
             if let Some(d) = self.deadline {
                 if std::time::Instant::now() > d {
                     return Err(Error::limit(
                         "max_parse_millis",
-                        format!("parsing took longer than {} ms", self.limits.max_parse_millis),
+                        format!(
+                            "parsing took longer than {} ms",
+                            self.limits.max_parse_millis
+                        ),
                     ));
                 }
             }
@@ -230,7 +259,9 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                     self.frame_end = None;
                 }
             }
-            let code = input.read_u8().map_err(|_| Error::malformed("pickle ends without STOP"))?;
+            let code = input
+                .read_u8()
+                .map_err(|_| Error::malformed("pickle ends without STOP"))?;
             self.op_code = code;
             if let Some(root) = self.step(code, input)? {
                 return Ok(root);
@@ -256,7 +287,9 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             op::PROTO => {
                 let v = input.read_u8()?;
                 if v > 5 {
-                    return Err(Error::malformed(format!("unsupported pickle protocol: {v}")));
+                    return Err(Error::malformed(format!(
+                        "unsupported pickle protocol: {v}"
+                    )));
                 }
                 self.proto = v;
             }
@@ -284,7 +317,15 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 let root = self.pop()?;
                 return Ok(Some(root));
             }
-            op::MARK => self.marks.push(self.stack.len()),
+            op::MARK => {
+                if self.marks.len() >= self.limits.max_stack {
+                    return Err(Error::limit(
+                        "max_stack",
+                        format!("more than {} open MARKs", self.limits.max_stack),
+                    ));
+                }
+                self.marks.push(self.stack.len())
+            }
             op::POP => {
                 if self.marks.last() == Some(&self.stack.len()) {
                     self.marks.pop();
@@ -344,11 +385,11 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             }
             op::FLOAT => {
                 let line = input.read_line(MAX_NAME_LINE)?;
-                let s = std::str::from_utf8(&line).map_err(|_| Error::malformed("FLOAT argument is not text"))?;
-                let v: f64 = s
-                    .trim()
-                    .parse()
-                    .map_err(|_| Error::malformed(format!("could not convert string to float: {s:?}")))?;
+                let s = std::str::from_utf8(&line)
+                    .map_err(|_| Error::malformed("FLOAT argument is not text"))?;
+                let v: f64 = s.trim().parse().map_err(|_| {
+                    Error::malformed(format!("could not convert string to float: {s:?}"))
+                })?;
                 self.push_new(Node::Float(v))?
             }
             op::STRING => {
@@ -449,13 +490,14 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 let list = self.top()?;
                 self.append(list, items)?;
             }
-            op::EMPTY_DICT => self.push_new(Node::Dict(Dict::new(DictKind::Dict)))?,
+            op::EMPTY_DICT => self.push_new(Node::Dict(Box::new(Dict::new(DictKind::Dict))))?,
             op::DICT => {
                 let items = self.pop_mark()?;
                 if items.len() % 2 != 0 {
                     return Err(Error::malformed("odd number of items for DICT"));
                 }
-                let d = self.new_node(Node::Dict(Dict::new(DictKind::Dict)))?;
+                let d = self.new_node(Node::Dict(Box::new(Dict::new(DictKind::Dict))))?;
+                self.graph.charge_bytes(24 * items.len() as u64)?;
                 for pair in items.chunks(2) {
                     self.graph.dict_set(d, pair[0], pair[1]);
                 }
@@ -479,6 +521,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             op::ADDITEMS => {
                 let items = self.pop_mark()?;
                 let s = self.top()?;
+                self.graph.charge_bytes(4 * items.len() as u64)?;
                 match self.graph.get_mut(s) {
                     Node::Set(v) => v.extend(items),
                     Node::Object(o) => o.items.extend(items),
@@ -533,7 +576,8 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             op::STACK_GLOBAL => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Some(m), Some(n)) = (self.graph.as_str(module), self.graph.as_str(name)) else {
+                let (Some(m), Some(n)) = (self.graph.as_str(module), self.graph.as_str(name))
+                else {
                     return Err(Error::malformed("STACK_GLOBAL requires str operands"));
                 };
                 let (m, n) = (m.to_string(), n.to_string());
@@ -553,16 +597,21 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                     None,
                 );
                 self.calls_seen = true;
-                let g = self.new_node(Node::Global(Global {
+                let g = self.new_node(Node::Global(Box::new(Global {
                     module: "<copyreg extension>".into(),
                     name: code_val.to_string().into(),
-                }))?;
+                })))?;
                 self.push(g)?
             }
             op::REDUCE => {
                 let args = self.pop()?;
                 let callable = self.pop()?;
-                let Some(args) = self.graph.as_seq(args).filter(|_| matches!(self.graph.get(args), Node::Tuple(_))).map(<[NodeId]>::to_vec) else {
+                let Some(args) = self
+                    .graph
+                    .as_seq(args)
+                    .filter(|_| matches!(self.graph.get(args), Node::Tuple(_)))
+                    .map(<[NodeId]>::to_vec)
+                else {
                     return Err(Error::malformed("REDUCE argument is not a tuple"));
                 };
                 let r = self.call(callable, args, None, CallKind::Reduce)?;
@@ -571,7 +620,12 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             op::NEWOBJ => {
                 let args = self.pop()?;
                 let cls = self.pop()?;
-                let Some(args) = self.graph.as_seq(args).filter(|_| matches!(self.graph.get(args), Node::Tuple(_))).map(<[NodeId]>::to_vec) else {
+                let Some(args) = self
+                    .graph
+                    .as_seq(args)
+                    .filter(|_| matches!(self.graph.get(args), Node::Tuple(_)))
+                    .map(<[NodeId]>::to_vec)
+                else {
                     return Err(Error::malformed("NEWOBJ expected an arg tuple"));
                 };
                 let r = self.call(cls, args, None, CallKind::NewObj)?;
@@ -581,7 +635,12 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 let kwargs = self.pop()?;
                 let args = self.pop()?;
                 let cls = self.pop()?;
-                let Some(args) = self.graph.as_seq(args).filter(|_| matches!(self.graph.get(args), Node::Tuple(_))).map(<[NodeId]>::to_vec) else {
+                let Some(args) = self
+                    .graph
+                    .as_seq(args)
+                    .filter(|_| matches!(self.graph.get(args), Node::Tuple(_)))
+                    .map(<[NodeId]>::to_vec)
+                else {
                     return Err(Error::malformed("NEWOBJ_EX args argument must be a tuple"));
                 };
                 if !matches!(self.graph.get(kwargs), Node::Dict(_)) {
@@ -624,7 +683,10 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 self.push_new(Node::PersistentId(pid))?
             }
             other => {
-                return Err(Error::malformed(format!("invalid load key, {:?} (0x{other:02x})", other as char)));
+                return Err(Error::malformed(format!(
+                    "invalid load key, {:?} (0x{other:02x})",
+                    other as char
+                )));
             }
         }
         Ok(None)
@@ -632,7 +694,11 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
 
     /// GLOBAL / STACK_GLOBAL / INST name resolution: Python 2 renames, then classification.
     fn global(&mut self, module: String, name: String) -> Result<NodeId> {
-        let (module, name) = if self.proto < 3 { fix_import(&module, &name) } else { (module, name) };
+        let (module, name) = if self.proto < 3 {
+            fix_import(&module, &name)
+        } else {
+            (module, name)
+        };
         let g = Global {
             module: module.into(),
             name: name.into(),
@@ -665,7 +731,13 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
         interpret::global_value(self.graph, g, &class)
     }
 
-    fn call(&mut self, callable: NodeId, args: Vec<NodeId>, kwargs: Option<NodeId>, how: CallKind) -> Result<NodeId> {
+    fn call(
+        &mut self,
+        callable: NodeId,
+        args: Vec<NodeId>,
+        kwargs: Option<NodeId>,
+        how: CallKind,
+    ) -> Result<NodeId> {
         let callable = self.unwrap_module_pid(callable);
         if let Some(v) = interpret::call(self.graph, callable, &args, kwargs, how)? {
             return Ok(v);
@@ -689,7 +761,10 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
     fn unwrap_module_pid(&self, callable: NodeId) -> NodeId {
         if let Node::PersistentId(pid) = self.graph.get(callable) {
             if let Some(items) = self.graph.as_seq(*pid) {
-                if items.len() == 4 && self.graph.as_str(items[0]) == Some("module") && self.graph.as_global(items[1]).is_some() {
+                if items.len() == 4
+                    && self.graph.as_str(items[0]) == Some("module")
+                    && self.graph.as_global(items[1]).is_some()
+                {
                     return items[1];
                 }
             }
@@ -711,6 +786,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
         };
         match self.graph.get(callable).clone() {
             Node::Global(g) => {
+                let g = *g;
                 let class = globals::classify(&g);
                 let Some((rule, severity)) = globals::call_severity(&g, &class, how) else {
                     return;
@@ -719,7 +795,12 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                     self.calls_seen = true;
                 }
                 let dotted = g.dotted();
-                self.finding(rule, severity, format!("the pickle {verb} `{dotted}` with {arg_text}"), Some(dotted));
+                self.finding(
+                    rule,
+                    severity,
+                    format!("the pickle {verb} `{dotted}` with {arg_text}"),
+                    Some(dotted),
+                );
             }
             _ => {
                 self.calls_seen = true;
@@ -735,20 +816,36 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
     }
 
     fn append(&mut self, target: NodeId, items: Vec<NodeId>) -> Result<()> {
-        match self.graph.get_mut(target) {
-            Node::List(v) => {
-                v.extend(items);
-                Ok(())
+        // Charge the capacity the list will really hold (growth doubles it), before growing.
+        let (len, cap) = match self.graph.get(target) {
+            Node::List(v) => (v.len(), v.capacity()),
+            Node::Object(o) => (o.items.len(), o.items.capacity()),
+            _ => {
+                return Err(Error::malformed(
+                    "APPEND(S) on something that is not a list",
+                ))
             }
-            Node::Object(o) => {
-                o.items.extend(items);
-                Ok(())
-            }
-            _ => Err(Error::malformed("APPEND(S) on something that is not a list")),
-        }
+        };
+        let need = len + items.len();
+        let new_cap = if need > cap {
+            need.max(cap * 2).max(4)
+        } else {
+            cap
+        };
+        self.graph.charge_bytes(4 * (new_cap - cap) as u64)?;
+        let v = match self.graph.get_mut(target) {
+            Node::List(v) => v,
+            Node::Object(o) => &mut o.items,
+            _ => unreachable!("checked above"),
+        };
+        v.reserve_exact(new_cap - len);
+        v.extend(items);
+        Ok(())
     }
 
     fn set_items(&mut self, target: NodeId, items: Vec<NodeId>) -> Result<()> {
+        // entry (8) + hash index slot and key copy, with the table's growth headroom
+        self.graph.charge_bytes(24 * items.len() as u64)?;
         match self.graph.get_mut(target) {
             Node::Dict(_) => {
                 for pair in items.chunks(2) {
@@ -760,7 +857,9 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 o.dict_items.extend(items.chunks(2).map(|p| (p[0], p[1])));
                 Ok(())
             }
-            _ => Err(Error::malformed("SETITEM(S) on something that is not a dict")),
+            _ => Err(Error::malformed(
+                "SETITEM(S) on something that is not a dict",
+            )),
         }
     }
 
@@ -779,21 +878,28 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             }
             BuildOutcome::Joblib(req) => {
                 if !self.ctx.joblib {
-                    return Err(Error::malformed("joblib NumpyArrayWrapper inside a non-joblib pickle"));
+                    return Err(Error::malformed(
+                        "joblib NumpyArrayWrapper inside a non-joblib pickle",
+                    ));
                 }
                 // joblib ends the frame before the raw bytes; they belong to no frame.
                 self.frame_end = None;
                 if let Some(align) = req.alignment {
                     let pad = input.read_u8()? as u64;
                     if pad == 0 || pad > align {
-                        return Err(Error::malformed(format!("joblib padding byte {pad} outside 1..={align}")));
+                        return Err(Error::malformed(format!(
+                            "joblib padding byte {pad} outside 1..={align}"
+                        )));
                     }
                     input.skip(pad, "joblib array padding")?;
                 }
                 let data = if req.object_dtype {
                     // joblib pickles object arrays with a fresh pickle.load on the same stream.
                     if self.ctx.nesting + 1 > self.limits.max_nested_pickles {
-                        return Err(Error::limit("max_nested_pickles", "joblib object array nesting too deep"));
+                        return Err(Error::limit(
+                            "max_nested_pickles",
+                            "joblib object array nesting too deep",
+                        ));
                     }
                     let ctx = Context {
                         nesting: self.ctx.nesting + 1,

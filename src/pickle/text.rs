@@ -13,7 +13,8 @@ pub fn ascii_name(line: &[u8]) -> Result<String> {
 
 /// PUT/GET index.
 pub fn parse_index_line(line: &[u8], what: &str) -> Result<u64> {
-    let s = std::str::from_utf8(line).map_err(|_| Error::malformed(format!("{what} argument is not text")))?;
+    let s = std::str::from_utf8(line)
+        .map_err(|_| Error::malformed(format!("{what} argument is not text")))?;
     let v: i64 = s
         .trim()
         .parse()
@@ -41,7 +42,8 @@ pub fn parse_long_line(line: &[u8]) -> Result<Node> {
 }
 
 fn parse_decimal(line: &[u8]) -> Result<Node> {
-    let s = std::str::from_utf8(line).map_err(|_| Error::malformed("integer argument is not text"))?;
+    let s =
+        std::str::from_utf8(line).map_err(|_| Error::malformed("integer argument is not text"))?;
     let t = s.trim();
     if let Ok(v) = t.parse::<i64>() {
         return Ok(Node::Int(v));
@@ -52,10 +54,15 @@ fn parse_decimal(line: &[u8]) -> Result<Node> {
         rest => (false, rest),
     };
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(Error::malformed(format!("invalid literal for int(): {s:?}")));
+        return Err(Error::malformed(format!(
+            "invalid literal for int(): {s:?}"
+        )));
     }
     if digits.len() > MAX_INT_DIGITS {
-        return Err(Error::limit("int digits", "integer literal longer than 4300 digits"));
+        return Err(Error::limit(
+            "int digits",
+            "integer literal longer than 4300 digits",
+        ));
     }
     // Magnitude as little-endian bytes, by repeated multiply-add (bounded by the digit cap).
     let mut mag: Vec<u8> = vec![0];
@@ -117,7 +124,9 @@ pub fn py2_string(raw: Vec<u8>) -> Node {
 pub fn unquote_string(line: &[u8]) -> Result<Vec<u8>> {
     let line = trim_trailing_ws(line);
     if line.len() < 2 || line[0] != line[line.len() - 1] || !(line[0] == b'\'' || line[0] == b'"') {
-        return Err(Error::malformed("the STRING opcode argument must be quoted"));
+        return Err(Error::malformed(
+            "the STRING opcode argument must be quoted",
+        ));
     }
     escape_decode(&line[1..line.len() - 1])
 }
@@ -173,7 +182,9 @@ fn escape_decode(s: &[u8]) -> Result<Vec<u8>> {
                 out.push((v & 0xff) as u8);
             }
             b'x' => {
-                let hex = s.get(i..i + 2).ok_or_else(|| Error::malformed("invalid \\x escape"))?;
+                let hex = s
+                    .get(i..i + 2)
+                    .ok_or_else(|| Error::malformed("invalid \\x escape"))?;
                 let v = std::str::from_utf8(hex)
                     .ok()
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
@@ -254,7 +265,11 @@ fn is_utf8_with_surrogates(b: &[u8]) -> bool {
             0xf0..=0xf4 => (3, 0x10000),
             _ => return false,
         };
-        let mut v = if n == 0 { c as u32 } else { (c as u32) & (0x3f >> n) };
+        let mut v = if n == 0 {
+            c as u32
+        } else {
+            (c as u32) & (0x3f >> n)
+        };
         for k in 1..=n {
             match b.get(i + k) {
                 Some(&cc) if cc & 0xc0 == 0x80 => v = (v << 6) | (cc as u32 & 0x3f),
@@ -279,13 +294,23 @@ mod tests {
         assert!(matches!(parse_int_line(b"-17").unwrap(), Node::Int(-17)));
         assert!(matches!(parse_long_line(b"123L").unwrap(), Node::Int(123)));
         // The legacy torch magic number, as protocol 0 would write it.
-        let Node::BigInt(b) = parse_long_line(b"119547037146038801333356L").unwrap() else { panic!() };
-        assert_eq!(&b[..], &[0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
-        let Node::BigInt(n) = parse_long_line(b"-119547037146038801333356").unwrap() else { panic!() };
+        let Node::BigInt(b) = parse_long_line(b"119547037146038801333356L").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            &b[..],
+            &[0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
+        );
+        let Node::BigInt(n) = parse_long_line(b"-119547037146038801333356").unwrap() else {
+            panic!()
+        };
         assert_eq!(n.len(), 10);
         assert!(matches!(long_from_le(&[0xff]), Node::Int(-1)));
         assert!(matches!(long_from_le(&[0x80, 0x00]), Node::Int(128)));
-        assert!(matches!(long_from_le(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Node::Int(-1)));
+        assert!(matches!(
+            long_from_le(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Node::Int(-1)
+        ));
         assert!(parse_long_line(&vec![b'9'; 5000]).is_err());
     }
 
@@ -293,7 +318,10 @@ mod tests {
     fn strings() {
         assert_eq!(unquote_string(b"'a\\'b\\x41\\n\\101'").unwrap(), b"a'bA\nA");
         assert!(unquote_string(b"abc").is_err());
-        assert_eq!(raw_unicode_escape(b"caf\\u00e9 \\\\u0041").unwrap(), "caf\u{e9} \\\\u0041");
+        assert_eq!(
+            raw_unicode_escape(b"caf\\u00e9 \\\\u0041").unwrap(),
+            "caf\u{e9} \\\\u0041"
+        );
         assert!(utf8_surrogatepass(vec![0xed, 0xa0, 0x80]).is_ok());
         assert!(utf8_surrogatepass(vec![0xff]).is_err());
     }

@@ -25,11 +25,11 @@ pub enum Node {
     ByteArray(Box<[u8]>),
     Tuple(Vec<NodeId>),
     List(Vec<NodeId>),
-    Dict(Dict),
+    Dict(Box<Dict>),
     Set(Vec<NodeId>),
     FrozenSet(Vec<NodeId>),
     /// A symbolic reference `module.name`; resolving it would import code, so we never do.
-    Global(Global),
+    Global(Box<Global>),
     /// The argument of PERSID/BINPERSID: the container format resolves it (torch storages).
     PersistentId(NodeId),
     /// A call or instantiation that was not interpreted. Tensors inside stay reachable.
@@ -202,51 +202,90 @@ pub struct NumpyDtype {
     pub byteorder: char,
 }
 
-/// The arena. Accounting happens here so every allocation the pickle can cause is counted.
+/// The arena, in fixed-size chunks so that growing it never copies (a reallocating Vec would
+/// briefly need twice the memory). Accounting happens here, so every allocation the pickle can
+/// cause is counted against `max_graph_bytes` before it is made.
 #[derive(Debug, Default)]
 pub struct Graph {
-    nodes: Vec<Node>,
-    value_bytes: u64,
+    chunks: Vec<Vec<Node>>,
+    len: usize,
+    bytes: u64,
     max_nodes: usize,
-    max_value_bytes: u64,
+    max_bytes: u64,
+    constants: [Option<NodeId>; 3],
 }
 
+const CHUNK_BITS: u32 = 16;
+const CHUNK: usize = 1 << CHUNK_BITS;
+/// What one node costs besides its heap payload.
+pub const NODE_BYTES: u64 = std::mem::size_of::<Node>() as u64;
+
 impl Graph {
-    pub fn new(max_nodes: usize, max_value_bytes: u64) -> Self {
+    pub fn new(limits: &crate::limits::Limits) -> Self {
         Graph {
-            nodes: Vec::new(),
-            value_bytes: 0,
-            max_nodes,
-            max_value_bytes,
+            max_nodes: limits.max_nodes,
+            max_bytes: limits.max_graph_bytes,
+            ..Default::default()
         }
     }
 
     pub fn add(&mut self, node: Node) -> Result<NodeId> {
-        if self.nodes.len() >= self.max_nodes {
+        // None/True/False are immutable: one node each, like CPython's singletons.
+        let constant = match node {
+            Node::None => Some(0),
+            Node::Bool(false) => Some(1),
+            Node::Bool(true) => Some(2),
+            _ => None,
+        };
+        if let Some(c) = constant {
+            if let Some(id) = self.constants[c] {
+                return Ok(id);
+            }
+        }
+        if self.len >= self.max_nodes {
             return Err(Error::limit(
                 "max_nodes",
                 format!("the pickle builds more than {} values", self.max_nodes),
             ));
         }
-        let bytes = match &node {
+        let payload = match &node {
             Node::Str(s) => s.len() as u64,
             Node::Bytes(b) | Node::ByteArray(b) | Node::BigInt(b) => b.len() as u64,
+            Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                4 * v.len() as u64
+            }
+            Node::Dict(_) => std::mem::size_of::<Dict>() as u64,
+            Node::Global(g) => 32 + (g.module.len() + g.name.len()) as u64,
+            Node::Object(o) => 96 + 4 * o.args.len() as u64,
+            Node::Tensor(t) => 96 + 16 * t.size.len() as u64,
+            Node::Array(a) => 96 + 8 * a.shape.len() as u64,
             _ => 0,
         };
-        self.charge_bytes(bytes)?;
-        self.nodes.push(node);
-        Ok((self.nodes.len() - 1) as NodeId)
+        self.charge_bytes(NODE_BYTES + payload)?;
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks
+            .last_mut()
+            .expect("a chunk was just ensured")
+            .push(node);
+        let id = self.len as NodeId;
+        self.len += 1;
+        if let Some(c) = constant {
+            self.constants[c] = Some(id);
+        }
+        Ok(id)
     }
 
-    /// Count bytes about to be allocated for a value, before allocating them.
+    /// Count bytes about to be allocated for the graph, before allocating them.
     pub fn charge_bytes(&mut self, n: u64) -> Result<()> {
-        self.value_bytes = self.value_bytes.saturating_add(n);
-        if self.value_bytes > self.max_value_bytes {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.max_bytes {
             return Err(Error::limit(
-                "max_value_bytes",
+                "max_graph_bytes",
                 format!(
-                    "the pickle holds more than {} bytes of strings and bytes",
-                    self.max_value_bytes
+                    "the pickle's values need more than {} bytes",
+                    self.max_bytes
                 ),
             ));
         }
@@ -254,19 +293,21 @@ impl Graph {
     }
 
     pub fn get(&self, id: NodeId) -> &Node {
-        &self.nodes[id as usize]
+        let i = id as usize;
+        &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
     }
 
     pub fn get_mut(&mut self, id: NodeId) -> &mut Node {
-        &mut self.nodes[id as usize]
+        let i = id as usize;
+        &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.len == 0
     }
 
     pub fn as_str(&self, id: NodeId) -> Option<&str> {
@@ -326,7 +367,9 @@ impl Graph {
             Node::BigInt(b) => Key::Big(b.clone()),
             Node::Str(s) => Key::Str(s.clone()),
             Node::Bytes(b) => Key::Bytes(b.clone()),
-            Node::Tuple(items) => Key::Tuple(items.iter().map(|&i| self.key_of(i, depth + 1)).collect()),
+            Node::Tuple(items) => {
+                Key::Tuple(items.iter().map(|&i| self.key_of(i, depth + 1)).collect())
+            }
             _ => Key::Identity(id),
         }
     }
@@ -387,7 +430,10 @@ impl Graph {
             Node::Float(f) => out.push_str(&f.to_string()),
             Node::Complex(r, i) => out.push_str(&format!("({r}+{i}j)")),
             Node::Str(s) => {
-                let cut: String = s.chars().take(budget.saturating_sub(out.len()).max(8)).collect();
+                let cut: String = s
+                    .chars()
+                    .take(budget.saturating_sub(out.len()).max(8))
+                    .collect();
                 out.push_str(&format!("{cut:?}"));
             }
             Node::Bytes(b) | Node::ByteArray(b) => out.push_str(&format!("<{} bytes>", b.len())),
@@ -408,5 +454,56 @@ impl Graph {
             Node::StorageType(_) => out.push_str("<storage type>"),
             Node::LoadFromBytes(_) => out.push_str("<nested torch stream>"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_stay_small() {
+        // The node budget assumes this; boxing the large variants keeps it so.
+        const { assert!(NODE_BYTES <= 32) };
+    }
+
+    #[test]
+    fn constants_are_shared_and_limits_hold() {
+        let limits = crate::limits::Limits {
+            max_nodes: 3,
+            ..Default::default()
+        };
+        let mut g = Graph::new(&limits);
+        let a = g.add(Node::None).unwrap();
+        assert_eq!(g.add(Node::None).unwrap(), a);
+        g.add(Node::Int(1)).unwrap();
+        g.add(Node::Int(2)).unwrap();
+        assert!(matches!(
+            g.add(Node::Int(3)),
+            Err(Error::Limit {
+                limit: "max_nodes",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn dict_keys_follow_python_equality() {
+        let mut g = Graph::new(&crate::limits::Limits::default());
+        let d = g
+            .add(Node::Dict(Box::new(Dict::new(DictKind::Dict))))
+            .unwrap();
+        let k1 = g.add(Node::Int(1)).unwrap();
+        let k2 = g.add(Node::Bool(true)).unwrap();
+        let v1 = g.add(Node::Str("a".into())).unwrap();
+        let v2 = g.add(Node::Str("b".into())).unwrap();
+        g.dict_set(d, k1, v1);
+        g.dict_set(d, k2, v2);
+        let Node::Dict(dd) = g.get(d) else { panic!() };
+        assert_eq!(
+            dd.entries,
+            vec![(k1, v2)],
+            "True == 1 replaces the value in place"
+        );
     }
 }

@@ -142,10 +142,12 @@ pub struct Findings {
 
 impl Findings {
     pub fn push(&mut self, f: Finding) {
-        let dup = self
-            .items
-            .iter()
-            .any(|g| g.rule == f.rule && g.global == f.global && g.location.member == f.location.member && (f.global.is_some() || g.message == f.message));
+        let dup = self.items.iter().any(|g| {
+            g.rule == f.rule
+                && g.global == f.global
+                && g.location.member == f.location.member
+                && (f.global.is_some() || g.message == f.message)
+        });
         if !dup {
             self.items.push(f);
         }
@@ -175,8 +177,11 @@ impl Findings {
 
     /// Whether any call that is not an interpreted allowlisted one was seen (a real loader ran it).
     pub fn any_call(&self) -> bool {
-        self.items
-            .iter()
-            .any(|f| matches!(f.rule, Rule::DangerousCall | Rule::UnknownCall | Rule::UnknownClass | Rule::BuildOnGlobal))
+        self.items.iter().any(|f| {
+            matches!(
+                f.rule,
+                Rule::DangerousCall | Rule::UnknownCall | Rule::UnknownClass | Rule::BuildOnGlobal
+            )
+        })
     }
 }

@@ -102,17 +102,23 @@ fn allowed(m: &str, n: &str) -> Option<Allowed> {
             "_rebuild_wrapper_subclass" => RebuildWrapperSubclass,
             "_rebuild_nested_tensor" => RebuildNested,
             "_rebuild_device_tensor_from_cpu_tensor" => RebuildDeviceFromCpu,
-            "_rebuild_device_tensor_from_numpy" | "_rebuild_xla_tensor" | "_rebuild_mlc_tensor" => RebuildDeviceFromNumpy,
+            "_rebuild_device_tensor_from_numpy" | "_rebuild_xla_tensor" | "_rebuild_mlc_tensor" => {
+                RebuildDeviceFromNumpy
+            }
             _ => return None,
         });
     }
     Some(match (m, n) {
         // torch.load maps the pre-rename module `torch.tensor` to `torch._tensor`.
-        ("torch._tensor" | "torch.tensor", "_rebuild_from_type_v2" | "_rebuild_from_type") => RebuildFromType,
+        ("torch._tensor" | "torch.tensor", "_rebuild_from_type_v2" | "_rebuild_from_type") => {
+            RebuildFromType
+        }
         ("torch.storage", "_load_from_bytes") => LoadFromBytes,
         ("torch.storage", "UntypedStorage") => Storage(StorageType::Untyped),
         ("torch.storage", "TypedStorage") => Storage(StorageType::Untyped),
-        ("torch" | "torch.cuda", s) if s.ends_with("Storage") => Storage(StorageType::Typed(TDtype::from_storage_name(s)?)),
+        ("torch" | "torch.cuda", s) if s.ends_with("Storage") => {
+            Storage(StorageType::Typed(TDtype::from_storage_name(s)?))
+        }
         ("torch", "Tensor") => LegacyTensorClass(None),
         ("torch" | "torch.cuda", s) if s.ends_with("Tensor") && s != "Tensor" => {
             LegacyTensorClass(Some(legacy_tensor_dtype(s)?))
@@ -120,8 +126,19 @@ fn allowed(m: &str, n: &str) -> Option<Allowed> {
         ("torch", "Size") => TorchSize,
         ("torch", "device") => TorchDevice,
         ("torch.serialization", "_get_layout") => TorchLayout,
-        ("torch", "per_tensor_affine" | "per_tensor_symmetric" | "per_channel_affine" | "per_channel_symmetric" | "per_channel_affine_float_qparams") => TorchConstant,
-        ("torch", "strided" | "sparse_coo" | "sparse_csr" | "sparse_csc" | "sparse_bsr" | "sparse_bsc" | "_mkldnn" | "jagged") => TorchConstant,
+        (
+            "torch",
+            "per_tensor_affine"
+            | "per_tensor_symmetric"
+            | "per_channel_affine"
+            | "per_channel_symmetric"
+            | "per_channel_affine_float_qparams",
+        ) => TorchConstant,
+        (
+            "torch",
+            "strided" | "sparse_coo" | "sparse_csr" | "sparse_csc" | "sparse_bsr" | "sparse_bsc"
+            | "_mkldnn" | "jagged",
+        ) => TorchConstant,
         ("torch", d) => TorchDtype(TDtype::from_torch_name(d)?),
         ("torch.nn.parameter", "Parameter") => Parameter,
         ("collections", "OrderedDict") => OrderedDict,
@@ -132,7 +149,10 @@ fn allowed(m: &str, n: &str) -> Option<Allowed> {
         ("builtins", "bytearray") => ByteArray,
         ("builtins", "complex") => Complex,
         ("builtins", "slice") => Slice,
-        ("builtins", "int" | "float" | "str" | "bool" | "list" | "dict" | "tuple" | "bytes" | "object") => BuiltinType,
+        (
+            "builtins",
+            "int" | "float" | "str" | "bool" | "list" | "dict" | "tuple" | "bytes" | "object",
+        ) => BuiltinType,
         ("_codecs", "encode") => CodecsEncode,
         ("numpy.core.multiarray" | "numpy._core.multiarray", "_reconstruct") => NumpyReconstruct,
         ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => NumpyScalar,
@@ -140,7 +160,11 @@ fn allowed(m: &str, n: &str) -> Option<Allowed> {
         ("numpy", "ndarray" | "matrix" | "memmap") => NumpyArrayClass,
         ("numpy", "dtype") => NumpyDtype,
         ("joblib.numpy_pickle", "NumpyArrayWrapper") => JoblibArrayWrapper,
-        ("torch.jit._pickle", "build_intlist" | "build_doublelist" | "build_boollist" | "build_tensorlist" | "build_complexlist") => JitIdentityList,
+        (
+            "torch.jit._pickle",
+            "build_intlist" | "build_doublelist" | "build_boollist" | "build_tensorlist"
+            | "build_complexlist",
+        ) => JitIdentityList,
         ("torch.jit._pickle", "restore_type_tag") => JitRestoreTypeTag,
         (m, _) if m == "__torch__" || m.starts_with("__torch__.") => TorchScriptClass,
         _ => return None,
@@ -156,8 +180,14 @@ fn is_data_class(m: &str, n: &str) -> bool {
     matches!(
         (m, n),
         ("argparse", "Namespace")
-            | ("pathlib", "PosixPath" | "WindowsPath" | "PurePosixPath" | "PureWindowsPath" | "Path")
-            | ("datetime", "datetime" | "date" | "timedelta" | "time" | "timezone")
+            | (
+                "pathlib",
+                "PosixPath" | "WindowsPath" | "PurePosixPath" | "PureWindowsPath" | "Path"
+            )
+            | (
+                "datetime",
+                "datetime" | "date" | "timedelta" | "time" | "timezone"
+            )
             | ("decimal", "Decimal")
             | ("fractions", "Fraction")
             | ("uuid", "UUID")
@@ -168,9 +198,14 @@ fn is_data_class(m: &str, n: &str) -> bool {
 }
 
 fn is_module_class(m: &str) -> bool {
-    ["torch.nn.modules.", "torch.optim.", "torch.ao.nn.", "torch.nn.utils."]
-        .iter()
-        .any(|p| m.starts_with(p))
+    [
+        "torch.nn.modules.",
+        "torch.optim.",
+        "torch.ao.nn.",
+        "torch.nn.utils.",
+    ]
+    .iter()
+    .any(|p| m.starts_with(p))
         || m == "torch.nn.modules"
 }
 
@@ -317,7 +352,8 @@ const DANGEROUS_NAMES: &[(&str, &str)] = &[
 ];
 
 fn dangerous(m: &str, n: &str) -> Option<&'static str> {
-    let top = |module: &str, prefix: &str| module == prefix || module.starts_with(&format!("{prefix}."));
+    let top =
+        |module: &str, prefix: &str| module == prefix || module.starts_with(&format!("{prefix}."));
     // Builtins that are inert types stay out of the list above via `allowed`.
     if let Some((_, why)) = DANGEROUS_MODULES.iter().find(|(p, _)| top(m, p)) {
         return Some(why);
@@ -368,7 +404,10 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify(&g("torch._utils", "_rebuild_tensor_v2")), GlobalClass::Allowed(Allowed::RebuildTensorV2));
+        assert_eq!(
+            classify(&g("torch._utils", "_rebuild_tensor_v2")),
+            GlobalClass::Allowed(Allowed::RebuildTensorV2)
+        );
         assert_eq!(
             classify(&g("torch", "FloatStorage")),
             GlobalClass::Allowed(Allowed::Storage(StorageType::Typed(TDtype::Float32)))
@@ -377,16 +416,46 @@ mod tests {
             classify(&g("torch.cuda", "HalfStorage")),
             GlobalClass::Allowed(Allowed::Storage(StorageType::Typed(TDtype::Float16)))
         );
-        assert_eq!(classify(&g("torch", "bfloat16")), GlobalClass::Allowed(Allowed::TorchDtype(TDtype::BFloat16)));
-        assert!(matches!(classify(&g("posix", "system")), GlobalClass::Dangerous(_)));
-        assert!(matches!(classify(&g("pathlib", "os.system")), GlobalClass::Dangerous(_)));
-        assert!(matches!(classify(&g("torch", "load")), GlobalClass::Dangerous(_)));
-        assert!(matches!(classify(&g("numpy.testing._private.utils", "runstring")), GlobalClass::Dangerous(_)));
-        assert!(matches!(classify(&g("builtins", "eval")), GlobalClass::Dangerous(_)));
-        assert_eq!(classify(&g("builtins", "set")), GlobalClass::Allowed(Allowed::Set));
-        assert_eq!(classify(&g("argparse", "Namespace")), GlobalClass::DataClass);
-        assert_eq!(classify(&g("torch.nn.modules.linear", "Linear")), GlobalClass::ModuleClass);
+        assert_eq!(
+            classify(&g("torch", "bfloat16")),
+            GlobalClass::Allowed(Allowed::TorchDtype(TDtype::BFloat16))
+        );
+        assert!(matches!(
+            classify(&g("posix", "system")),
+            GlobalClass::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify(&g("pathlib", "os.system")),
+            GlobalClass::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify(&g("torch", "load")),
+            GlobalClass::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify(&g("numpy.testing._private.utils", "runstring")),
+            GlobalClass::Dangerous(_)
+        ));
+        assert!(matches!(
+            classify(&g("builtins", "eval")),
+            GlobalClass::Dangerous(_)
+        ));
+        assert_eq!(
+            classify(&g("builtins", "set")),
+            GlobalClass::Allowed(Allowed::Set)
+        );
+        assert_eq!(
+            classify(&g("argparse", "Namespace")),
+            GlobalClass::DataClass
+        );
+        assert_eq!(
+            classify(&g("torch.nn.modules.linear", "Linear")),
+            GlobalClass::ModuleClass
+        );
         assert_eq!(classify(&g("mypkg.models", "Net")), GlobalClass::Unknown);
-        assert!(matches!(classify(&g("torch", "UnknownStorage")), GlobalClass::Dangerous(_) | GlobalClass::Unknown));
+        assert!(matches!(
+            classify(&g("torch", "UnknownStorage")),
+            GlobalClass::Dangerous(_) | GlobalClass::Unknown
+        ));
     }
 }

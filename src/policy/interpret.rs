@@ -5,8 +5,8 @@
 use super::globals::{classify, Allowed, GlobalClass};
 use crate::error::{Error, Result};
 use crate::pickle::value::{
-    ArrayData, ArrayNode, CallKind, Dict, DictKind, Global, Graph, Node, NodeId, NumpyDtype, Object, Placeholder,
-    TensorLayout, TensorNode,
+    ArrayData, ArrayNode, CallKind, Dict, DictKind, Global, Graph, Node, NodeId, NumpyDtype,
+    Object, Placeholder, TensorLayout, TensorNode,
 };
 
 /// What BUILD did.
@@ -32,7 +32,7 @@ pub fn global_value(g: &mut Graph, global: Global, class: &GlobalClass) -> Resul
     let node = match class {
         GlobalClass::Allowed(Allowed::TorchDtype(d)) => Node::TorchDtype(*d),
         GlobalClass::Allowed(Allowed::Storage(s)) => Node::StorageType(*s),
-        _ => Node::Global(global),
+        _ => Node::Global(Box::new(global)),
     };
     g.add(node)
 }
@@ -95,7 +95,11 @@ pub fn call(
                 .to_vec();
             return call(g, args[0], &inner, None, CallKind::Reduce);
         }
-        RebuildQTensor | RebuildSparse | RebuildMetaNoStorage | RebuildWrapperSubclass | RebuildNested => {
+        RebuildQTensor
+        | RebuildSparse
+        | RebuildMetaNoStorage
+        | RebuildWrapperSubclass
+        | RebuildNested => {
             let layout = match a {
                 RebuildQTensor => TensorLayout::Quantized,
                 RebuildSparse => TensorLayout::Sparse,
@@ -116,7 +120,10 @@ pub fn call(
         }
         RebuildDeviceFromNumpy => {
             if args.len() < 2 {
-                return Err(bad("_rebuild_device_tensor_from_numpy", "too few arguments"));
+                return Err(bad(
+                    "_rebuild_device_tensor_from_numpy",
+                    "too few arguments",
+                ));
             }
             Node::Tensor(Box::new(TensorNode {
                 storage: Some(args[0]),
@@ -131,10 +138,16 @@ pub fn call(
         }
         LoadFromBytes => {
             let [b] = args else {
-                return Err(bad("torch.storage._load_from_bytes", "expected one argument"));
+                return Err(bad(
+                    "torch.storage._load_from_bytes",
+                    "expected one argument",
+                ));
             };
             if !matches!(g.get(*b), Node::Bytes(_) | Node::ByteArray(_)) {
-                return Err(bad("torch.storage._load_from_bytes", "argument is not bytes"));
+                return Err(bad(
+                    "torch.storage._load_from_bytes",
+                    "argument is not bytes",
+                ));
             }
             Node::LoadFromBytes(*b)
         }
@@ -142,14 +155,22 @@ pub fn call(
             if !args.is_empty() {
                 return Ok(None);
             }
-            return Ok(Some(placeholder(g, callable, how, Placeholder::LegacyTensor(dtype))?));
+            return Ok(Some(placeholder(
+                g,
+                callable,
+                how,
+                Placeholder::LegacyTensor(dtype),
+            )?));
         }
         TorchSize => {
             let dims = args
                 .first()
                 .and_then(|&d| g.as_int_seq(d))
                 .ok_or_else(|| bad("torch.Size", "argument is not a tuple of ints"))?;
-            let items = dims.into_iter().map(|d| g.add(Node::Int(d))).collect::<Result<Vec<_>>>()?;
+            let items = dims
+                .into_iter()
+                .map(|d| g.add(Node::Int(d)))
+                .collect::<Result<Vec<_>>>()?;
             Node::Tuple(items)
         }
         TorchDevice | TorchLayout => {
@@ -166,8 +187,12 @@ pub fn call(
                 _ => DictKind::DefaultDict,
             };
             // defaultdict(factory[, items]); the others (items?).
-            let items = if a == DefaultDict { args.get(1) } else { args.first() };
-            let d = g.add(Node::Dict(Dict::new(kind)))?;
+            let items = if a == DefaultDict {
+                args.get(1)
+            } else {
+                args.first()
+            };
+            let d = g.add(Node::Dict(Box::new(Dict::new(kind))))?;
             if let Some(&items) = items {
                 let pairs: Vec<NodeId> = match g.get(items) {
                     Node::List(v) | Node::Tuple(v) => v.clone(),
@@ -181,7 +206,8 @@ pub fn call(
                     _ => return Ok(None),
                 };
                 for p in pairs {
-                    let Some([k, v]) = g.as_seq(p).and_then(|s| <[NodeId; 2]>::try_from(s).ok()) else {
+                    let Some([k, v]) = g.as_seq(p).and_then(|s| <[NodeId; 2]>::try_from(s).ok())
+                    else {
                         return Err(bad("OrderedDict", "items are not (key, value) pairs"));
                     };
                     g.dict_set(d, k, v);
@@ -192,7 +218,9 @@ pub fn call(
         Set | FrozenSet => {
             let items = match args.first().map(|&i| g.get(i)) {
                 None => Vec::new(),
-                Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => v.clone(),
+                Some(Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v)) => {
+                    v.clone()
+                }
                 Some(_) => return Ok(None),
             };
             if a == Set {
@@ -239,7 +267,12 @@ pub fn call(
             if args.len() != 3 {
                 return Err(bad("numpy _reconstruct", "expected 3 arguments"));
             }
-            return Ok(Some(placeholder(g, callable, how, Placeholder::NumpyArray)?));
+            return Ok(Some(placeholder(
+                g,
+                callable,
+                how,
+                Placeholder::NumpyArray,
+            )?));
         }
         NumpyDtype => {
             let descr = args
@@ -276,7 +309,12 @@ pub fn call(
             if !args.is_empty() {
                 return Ok(None);
             }
-            return Ok(Some(placeholder(g, callable, how, Placeholder::JoblibArray)?));
+            return Ok(Some(placeholder(
+                g,
+                callable,
+                how,
+                Placeholder::JoblibArray,
+            )?));
         }
         JitIdentityList | JitRestoreTypeTag => {
             let Some(&v) = args.first() else {
@@ -292,11 +330,13 @@ pub fn call(
                 how,
                 state: Vec::new(),
                 items: Vec::new(),
-            dict_items: Vec::new(),
+                dict_items: Vec::new(),
                 placeholder: None,
             })))?))
         }
-        Storage(_) | TorchDtype(_) | TorchConstant | NumpyArrayClass | BuiltinType => return Ok(None),
+        Storage(_) | TorchDtype(_) | TorchConstant | NumpyArrayClass | BuiltinType => {
+            return Ok(None)
+        }
     };
     Ok(Some(g.add(node)?))
 }
@@ -309,7 +349,7 @@ fn placeholder(g: &mut Graph, callable: NodeId, how: CallKind, p: Placeholder) -
         how,
         state: Vec::new(),
         items: Vec::new(),
-            dict_items: Vec::new(),
+        dict_items: Vec::new(),
         placeholder: Some(p),
     })))
 }
@@ -331,7 +371,9 @@ fn encode(g: &Graph, s: NodeId, enc: NodeId) -> Result<Option<Vec<u8>>> {
             for c in s.chars() {
                 let v = c as u32;
                 if v > 255 {
-                    return Err(Error::malformed("_codecs.encode: character outside latin-1"));
+                    return Err(Error::malformed(
+                        "_codecs.encode: character outside latin-1",
+                    ));
                 }
                 out.push(v as u8);
             }
@@ -364,15 +406,27 @@ fn rebuild_tensor(g: &mut Graph, a: Allowed, args: &[NodeId]) -> Result<Node> {
         _ => (4, 4),
     };
     if args.len() < min || args.len() > max {
-        return Err(bad(name, &format!("expected {min}..={max} arguments, got {}", args.len())));
+        return Err(bad(
+            name,
+            &format!("expected {min}..={max} arguments, got {}", args.len()),
+        ));
     }
     let storage = args[0];
-    if !matches!(g.get(storage), Node::PersistentId(_) | Node::LoadFromBytes(_)) {
+    if !matches!(
+        g.get(storage),
+        Node::PersistentId(_) | Node::LoadFromBytes(_)
+    ) {
         return Err(bad(name, "storage argument is not a storage"));
     }
-    let offset = g.as_int(args[1]).ok_or_else(|| bad(name, "storage offset is not an int"))?;
-    let size = g.as_int_seq(args[2]).ok_or_else(|| bad(name, "size is not a tuple of ints"))?;
-    let stride = g.as_int_seq(args[3]).ok_or_else(|| bad(name, "stride is not a tuple of ints"))?;
+    let offset = g
+        .as_int(args[1])
+        .ok_or_else(|| bad(name, "storage offset is not an int"))?;
+    let size = g
+        .as_int_seq(args[2])
+        .ok_or_else(|| bad(name, "size is not a tuple of ints"))?;
+    let stride = g
+        .as_int_seq(args[3])
+        .ok_or_else(|| bad(name, "stride is not a tuple of ints"))?;
     let dtype = if a == Allowed::RebuildTensorV3 {
         match g.get(args[6]) {
             Node::TorchDtype(d) => Some(*d),
@@ -391,7 +445,9 @@ fn rebuild_tensor(g: &mut Graph, a: Allowed, args: &[NodeId]) -> Result<Node> {
         match g.get(m) {
             Node::Dict(d) => {
                 for &(k, v) in &d.entries {
-                    let on = g.as_bool(v).ok_or_else(|| bad(name, "metadata value is not a bool"))?;
+                    let on = g
+                        .as_bool(v)
+                        .ok_or_else(|| bad(name, "metadata value is not a bool"))?;
                     match g.as_str(k) {
                         Some("conj") => conj = on,
                         Some("neg") => neg = on,
@@ -447,9 +503,13 @@ fn numpy_scalar(g: &mut Graph, args: &[NodeId]) -> Result<NodeId> {
     };
     let node = match &*dt.descr {
         "f8" => le(8).map(|b| Node::Float(f64::from_le_bytes(b.try_into().unwrap_or_default()))),
-        "f4" => le(4).map(|b| Node::Float(f32::from_le_bytes(b.try_into().unwrap_or_default()) as f64)),
+        "f4" => {
+            le(4).map(|b| Node::Float(f32::from_le_bytes(b.try_into().unwrap_or_default()) as f64))
+        }
         "i8" => le(8).map(|b| Node::Int(i64::from_le_bytes(b.try_into().unwrap_or_default()))),
-        "i4" => le(4).map(|b| Node::Int(i32::from_le_bytes(b.try_into().unwrap_or_default()) as i64)),
+        "i4" => {
+            le(4).map(|b| Node::Int(i32::from_le_bytes(b.try_into().unwrap_or_default()) as i64))
+        }
         "b1" => le(1).map(|b| Node::Bool(b[0] != 0)),
         _ => None,
     };
@@ -458,7 +518,7 @@ fn numpy_scalar(g: &mut Graph, args: &[NodeId]) -> Result<NodeId> {
 
 pub fn build(g: &mut Graph, target: NodeId, state: NodeId) -> Result<BuildOutcome> {
     match g.get(target).clone() {
-        Node::Global(gl) => Ok(BuildOutcome::OnGlobal(gl)),
+        Node::Global(gl) => Ok(BuildOutcome::OnGlobal(*gl)),
         Node::Object(o) => match &o.placeholder {
             Some(Placeholder::NumpyArray) => {
                 let arr = numpy_setstate(g, state)?;
@@ -503,7 +563,12 @@ pub fn build(g: &mut Graph, target: NodeId, state: NodeId) -> Result<BuildOutcom
                 .and_then(|s| s.chars().next());
             let structured = g
                 .as_seq(state)
-                .map(|s| s.iter().skip(2).take(3).any(|&i| !matches!(g.get(i), Node::None)))
+                .map(|s| {
+                    s.iter()
+                        .skip(2)
+                        .take(3)
+                        .any(|&i| !matches!(g.get(i), Node::None))
+                })
                 .unwrap_or(false);
             if let Node::NumpyDtype(dt) = g.get_mut(target) {
                 if let Some(b) = byteorder {
@@ -544,7 +609,12 @@ fn numpy_setstate(g: &mut Graph, state: NodeId) -> Result<ArrayNode> {
     let items = match items.len() {
         5 => &items[1..],
         4 => &items[..],
-        _ => return Err(bad("numpy array BUILD", "state is not (version, shape, dtype, fortran, data)")),
+        _ => {
+            return Err(bad(
+                "numpy array BUILD",
+                "state is not (version, shape, dtype, fortran, data)",
+            ))
+        }
     };
     let shape = nonneg_shape(g, items[0], "numpy array BUILD")?;
     let Node::NumpyDtype(dtype) = g.get(items[1]).clone() else {
@@ -574,7 +644,10 @@ fn joblib_request(g: &Graph, state: NodeId) -> Result<JoblibRequest> {
     if !matches!(g.get(state), Node::Dict(_)) {
         return Err(bad(what, "state is not a dict"));
     }
-    let field = |k: &str| g.dict_get(state, k).ok_or_else(|| bad(what, &format!("missing `{k}`")));
+    let field = |k: &str| {
+        g.dict_get(state, k)
+            .ok_or_else(|| bad(what, &format!("missing `{k}`")))
+    };
     let shape = nonneg_shape(g, field("shape")?, what)?;
     let Node::NumpyDtype(dtype) = g.get(field("dtype")?).clone() else {
         return Err(bad(what, "dtype is not a numpy dtype"));
@@ -592,8 +665,9 @@ fn joblib_request(g: &Graph, state: NodeId) -> Result<JoblibRequest> {
     let nbytes = if object_dtype {
         0
     } else {
-        let item = crate::tensors::numpy::itemsize(&dtype.descr)
-            .ok_or_else(|| Error::unsupported(format!("numpy dtype `{}` in a joblib array", dtype.descr)))?;
+        let item = crate::tensors::numpy::itemsize(&dtype.descr).ok_or_else(|| {
+            Error::unsupported(format!("numpy dtype `{}` in a joblib array", dtype.descr))
+        })?;
         shape
             .iter()
             .try_fold(item, |acc, &d| acc.checked_mul(d))

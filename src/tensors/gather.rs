@@ -21,7 +21,10 @@ impl<R: Read + Seek> ReadAt for SeekReader<'_, R> {
         self.0.seek(SeekFrom::Start(offset))?;
         self.0.read_exact(buf).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::malformed(format!("input truncated: {} bytes at offset {offset} are missing", buf.len()))
+                Error::malformed(format!(
+                    "input truncated: {} bytes at offset {offset} are missing",
+                    buf.len()
+                ))
             } else {
                 Error::Io(e)
             }
@@ -104,8 +107,8 @@ pub fn gather(
     let (inner_size, inner_stride) = (spec.size[rank - 1], spec.stride[rank - 1]);
     loop {
         let mut base = spec.offset;
-        for d in 0..rank - 1 {
-            base += idx[d] * spec.stride[d];
+        for (i, st) in idx.iter().zip(&spec.stride).take(rank - 1) {
+            base += i * st;
         }
         let base_byte = (base * spec.itemsize - lo) as usize;
         if inner_stride == 1 {
@@ -157,7 +160,11 @@ fn fix_up(spec: &TensorSpec, bytes: &mut [u8]) {
     let item = spec.itemsize as usize;
     let float = matches!(
         spec.torch_dtype,
-        TorchDtype::Float64 | TorchDtype::Float32 | TorchDtype::Float16 | TorchDtype::BFloat16 | TorchDtype::Complex64
+        TorchDtype::Float64
+            | TorchDtype::Float32
+            | TorchDtype::Float16
+            | TorchDtype::BFloat16
+            | TorchDtype::Complex64
     );
     for e in bytes.chunks_exact_mut(item) {
         if spec.torch_dtype == TorchDtype::Complex64 {
@@ -191,7 +198,12 @@ impl ReadAt for SliceReader<'_> {
         let src = usize::try_from(offset)
             .ok()
             .and_then(|s| self.0.get(s..s.checked_add(buf.len())?))
-            .ok_or_else(|| Error::malformed(format!("read of {} bytes at {offset} is past the end", buf.len())))?;
+            .ok_or_else(|| {
+                Error::malformed(format!(
+                    "read of {} bytes at {offset} is past the end",
+                    buf.len()
+                ))
+            })?;
         buf.copy_from_slice(src);
         Ok(())
     }

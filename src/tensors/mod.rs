@@ -2,9 +2,9 @@
 //! materialises them.
 
 pub mod dtype;
-pub mod numpy;
-pub mod torch_dtype;
 pub mod gather;
 pub mod naming;
+pub mod numpy;
 pub mod resolve;
 pub mod spec;
+pub mod torch_dtype;

@@ -29,7 +29,12 @@ pub struct Named {
 }
 
 enum Step {
-    Enter { node: NodeId, name: String, path: String, depth: usize },
+    Enter {
+        node: NodeId,
+        name: String,
+        path: String,
+        depth: usize,
+    },
     Exit(NodeId),
 }
 
@@ -75,7 +80,12 @@ impl<'a> NameWalk<'a> {
                     ancestors.remove(&n);
                     continue;
                 }
-                Step::Enter { node, name, path, depth } => (node, name, path, depth),
+                Step::Enter {
+                    node,
+                    name,
+                    path,
+                    depth,
+                } => (node, name, path, depth),
             };
             if self.budget == 0 {
                 return Err(Error::limit(
@@ -85,7 +95,10 @@ impl<'a> NameWalk<'a> {
             }
             self.budget -= 1;
             if depth > self.max_depth {
-                return Err(Error::limit("max_depth", format!("values nested deeper than {}", self.max_depth)));
+                return Err(Error::limit(
+                    "max_depth",
+                    format!("values nested deeper than {}", self.max_depth),
+                ));
             }
             let n = self.graph.get(node);
             if is_tensor(n) {
@@ -110,7 +123,11 @@ impl<'a> NameWalk<'a> {
             }
             stack.push(Step::Exit(node));
             for (seg, display, child) in children.into_iter().rev() {
-                let child_name = if name.is_empty() { seg } else { format!("{name}.{seg}") };
+                let child_name = if name.is_empty() {
+                    seg
+                } else {
+                    format!("{name}.{seg}")
+                };
                 stack.push(Step::Enter {
                     node: child,
                     name: child_name,
@@ -158,7 +175,11 @@ impl<'a> NameWalk<'a> {
             // BUILD state is a dict, or (dict, slots dict) as `__reduce_ex__` writes it.
             let dicts: Vec<NodeId> = match g.get(state) {
                 Node::Dict(_) => vec![state],
-                Node::Tuple(t) if t.len() == 2 => t.iter().copied().filter(|&i| matches!(g.get(i), Node::Dict(_))).collect(),
+                Node::Tuple(t) if t.len() == 2 => t
+                    .iter()
+                    .copied()
+                    .filter(|&i| matches!(g.get(i), Node::Dict(_)))
+                    .collect(),
                 _ => Vec::new(),
             };
             let mut v = Vec::new();
@@ -190,17 +211,23 @@ impl<'a> NameWalk<'a> {
             }
             out.extend(a);
         }
+        out.extend(o.dict_items.iter().map(|&(k, v)| {
+            let key = key_string(g, k);
+            let display = format!("[{key:?}]");
+            (key, display, v)
+        }));
         out.extend(
-            o.dict_items
+            o.items
                 .iter()
-                .map(|&(k, v)| {
-                    let key = key_string(g, k);
-                    let display = format!("[{key:?}]");
-                    (key, display, v)
-                }),
+                .enumerate()
+                .map(|(i, &c)| (i.to_string(), format!("[{i}]"), c)),
         );
-        out.extend(o.items.iter().enumerate().map(|(i, &c)| (i.to_string(), format!("[{i}]"), c)));
-        out.extend(o.args.iter().enumerate().map(|(i, &c)| (i.to_string(), format!("(arg {i})"), c)));
+        out.extend(
+            o.args
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| (i.to_string(), format!("(arg {i})"), c)),
+        );
         out
     }
 }
@@ -213,7 +240,11 @@ fn module_state(g: &Graph, state: NodeId) -> Option<Vec<(String, String, NodeId)
     let non_persistent: HashSet<String> = g
         .dict_get(state, "_non_persistent_buffers_set")
         .and_then(|s| match g.get(s) {
-            Node::Set(v) | Node::FrozenSet(v) | Node::List(v) => Some(v.iter().filter_map(|&i| g.as_str(i).map(str::to_string)).collect()),
+            Node::Set(v) | Node::FrozenSet(v) | Node::List(v) => Some(
+                v.iter()
+                    .filter_map(|&i| g.as_str(i).map(str::to_string))
+                    .collect(),
+            ),
             _ => None,
         })
         .unwrap_or_default();

@@ -34,23 +34,29 @@ pub fn resolve(
     let mut inline_cache: HashMap<NodeId, Arc<[u8]>> = HashMap::new();
     for n in named {
         let spec = match graph.get(n.node) {
-            Node::Tensor(t) => tensor_spec(graph, &n.name, t, storages, &mut inline_cache, max_rank),
-            Node::Array(a) => match array_spec(graph, &n.name, a, n.node, &mut inline_cache, max_rank) {
-                Ok(Some(s)) => Ok(s),
-                Ok(None) => {
-                    out.warnings.push(format!(
-                        "`{}` is a numpy array of dtype `{}`, which is not a tensor; left out",
-                        n.name, a.dtype.descr
-                    ));
-                    continue;
+            Node::Tensor(t) => {
+                tensor_spec(graph, &n.name, t, storages, &mut inline_cache, max_rank)
+            }
+            Node::Array(a) => {
+                match array_spec(graph, &n.name, a, n.node, &mut inline_cache, max_rank) {
+                    Ok(Some(s)) => Ok(s),
+                    Ok(None) => {
+                        out.warnings.push(format!(
+                            "`{}` is a numpy array of dtype `{}`, which is not a tensor; left out",
+                            n.name, a.dtype.descr
+                        ));
+                        continue;
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             _ => continue,
         };
         match spec {
             Ok(s) => out.tensors.push((n.name, s)),
-            Err(Error::Unsupported { msg }) if skip_unsupported => out.warnings.push(format!("skipped: {msg}")),
+            Err(Error::Unsupported { msg }) if skip_unsupported => {
+                out.warnings.push(format!("skipped: {msg}"))
+            }
             Err(e) => return Err(e),
         }
     }
@@ -74,23 +80,34 @@ fn tensor_spec(
         TensorLayout::Nested => Some("nested"),
     };
     if let Some(what) = what {
-        return Err(Error::unsupported(format!("tensor `{name}` is {what}; safetensors cannot store it")));
+        return Err(Error::unsupported(format!(
+            "tensor `{name}` is {what}; safetensors cannot store it"
+        )));
     }
     let storage_node = t
         .storage
         .ok_or_else(|| Error::malformed(format!("tensor `{name}` has no storage")))?;
     if t.layout == TensorLayout::FromArray {
         let Node::Array(a) = graph.get(storage_node) else {
-            return Err(Error::malformed(format!("tensor `{name}`: device tensor data is not a numpy array")));
+            return Err(Error::malformed(format!(
+                "tensor `{name}`: device tensor data is not a numpy array"
+            )));
         };
-        return array_spec(graph, name, a, storage_node, inline_cache, max_rank)?
-            .ok_or_else(|| Error::unsupported(format!("tensor `{name}`: numpy dtype `{}`", a.dtype.descr)));
+        return array_spec(graph, name, a, storage_node, inline_cache, max_rank)?.ok_or_else(
+            || Error::unsupported(format!("tensor `{name}`: numpy dtype `{}`", a.dtype.descr)),
+        );
     }
     let storage = storages.storage(graph, storage_node)?;
     let dtype = t.dtype.or(storage.dtype).ok_or_else(|| {
-        Error::malformed(format!("tensor `{name}`: untyped storage without a dtype argument"))
+        Error::malformed(format!(
+            "tensor `{name}`: untyped storage without a dtype argument"
+        ))
     })?;
-    if storage.big_endian && t.dtype.is_some() && storage.dtype.is_some() && t.dtype != storage.dtype {
+    if storage.big_endian
+        && t.dtype.is_some()
+        && storage.dtype.is_some()
+        && t.dtype != storage.dtype
+    {
         return Err(Error::unsupported(format!(
             "tensor `{name}` re-types a big-endian storage; byte swapping would be ambiguous"
         )));
@@ -129,14 +146,25 @@ pub fn array_spec(
             len: *len,
         },
         ArrayData::Inline(b) => {
-            let bytes = inline_cache.entry(*b).or_insert_with(|| match graph.get(*b) {
-                Node::Bytes(v) | Node::ByteArray(v) => Arc::from(&v[..]),
-                _ => Arc::from(&[][..]),
-            });
+            let bytes = inline_cache
+                .entry(*b)
+                .or_insert_with(|| match graph.get(*b) {
+                    Node::Bytes(v) | Node::ByteArray(v) => Arc::from(&v[..]),
+                    _ => Arc::from(&[][..]),
+                });
             DataSource::Inline(bytes.clone())
         }
     };
-    dense_array_spec(name, &a.dtype.descr, a.dtype.byteorder, &a.shape, a.fortran, source, format!("array:{node}"), max_rank)
+    dense_array_spec(
+        name,
+        &a.dtype.descr,
+        a.dtype.byteorder,
+        &a.shape,
+        a.fortran,
+        source,
+        format!("array:{node}"),
+        max_rank,
+    )
 }
 
 /// A dense numpy-style array (C or Fortran order) over `source`; `Ok(None)` for non-numeric dtypes.
@@ -170,7 +198,10 @@ pub fn dense_array_spec(
     }
     let shape: Vec<i64> = shape
         .iter()
-        .map(|&d| i64::try_from(d).map_err(|_| Error::malformed(format!("array `{name}`: dimension too large"))))
+        .map(|&d| {
+            i64::try_from(d)
+                .map_err(|_| Error::malformed(format!("array `{name}`: dimension too large")))
+        })
         .collect::<Result<_>>()?;
     let mut stride = vec![0i64; shape.len()];
     let mut acc = 1i64;
@@ -189,5 +220,15 @@ pub fn dense_array_spec(
         source,
         big_endian: byteorder == '>',
     };
-    TensorSpec::new(name, dtype, &storage, 0, &shape, &stride, Transform::default(), max_rank).map(Some)
+    TensorSpec::new(
+        name,
+        dtype,
+        &storage,
+        0,
+        &shape,
+        &stride,
+        Transform::default(),
+        max_rank,
+    )
+    .map(Some)
 }

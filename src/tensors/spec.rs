@@ -86,14 +86,28 @@ impl TensorSpec {
             ))
         })?;
         if size.len() != stride.len() {
-            return Err(bad(format!("size has {} dims but stride has {}", size.len(), stride.len())));
+            return Err(bad(format!(
+                "size has {} dims but stride has {}",
+                size.len(),
+                stride.len()
+            )));
         }
         if size.len() > max_rank {
-            return Err(Error::limit("max_rank", format!("tensor `{name}` has {} dimensions", size.len())));
+            return Err(Error::limit(
+                "max_rank",
+                format!("tensor `{name}` has {} dimensions", size.len()),
+            ));
         }
-        let to_u64 = |v: i64, what: &str| u64::try_from(v).map_err(|_| bad(format!("negative {what} {v}")));
-        let size: Vec<u64> = size.iter().map(|&s| to_u64(s, "size")).collect::<Result<_>>()?;
-        let stride: Vec<u64> = stride.iter().map(|&s| to_u64(s, "stride")).collect::<Result<_>>()?;
+        let to_u64 =
+            |v: i64, what: &str| u64::try_from(v).map_err(|_| bad(format!("negative {what} {v}")));
+        let size: Vec<u64> = size
+            .iter()
+            .map(|&s| to_u64(s, "size"))
+            .collect::<Result<_>>()?;
+        let stride: Vec<u64> = stride
+            .iter()
+            .map(|&s| to_u64(s, "stride"))
+            .collect::<Result<_>>()?;
         let offset = to_u64(offset, "storage offset")?;
         let itemsize = torch_dtype.itemsize();
         let numel = size
@@ -133,11 +147,16 @@ impl TensorSpec {
         if torch_dtype == TorchDtype::Float4_e2m1fn_x2 {
             // safetensors counts F4 values; torch packs two per element.
             match shape.last_mut() {
-                Some(d) => *d = d.checked_mul(2).ok_or_else(|| bad("shape overflows".into()))?,
+                Some(d) => {
+                    *d = d
+                        .checked_mul(2)
+                        .ok_or_else(|| bad("shape overflows".into()))?
+                }
                 None => shape.push(2),
             }
         }
-        let swap_unit = (storage.big_endian && torch_dtype.swap_unit() > 1).then(|| torch_dtype.swap_unit());
+        let swap_unit =
+            (storage.big_endian && torch_dtype.swap_unit() > 1).then(|| torch_dtype.swap_unit());
         Ok(TensorSpec {
             dtype,
             torch_dtype,
@@ -189,5 +208,8 @@ fn supports_transform(d: TorchDtype, t: Transform) -> bool {
     if t.conj && !matches!(d, Complex64) {
         return false;
     }
-    matches!(d, Float64 | Float32 | Float16 | BFloat16 | Complex64 | Int64 | Int32 | Int16 | Int8)
+    matches!(
+        d,
+        Float64 | Float32 | Float16 | BFloat16 | Complex64 | Int64 | Int32 | Int16 | Int8
+    )
 }

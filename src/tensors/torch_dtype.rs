@@ -42,34 +42,210 @@ pub enum TorchDtype {
 }
 
 /// (dtype, `torch.<name>`, aliases, legacy storage class, TorchScript ScalarType name, bytes per element)
-const TABLE: &[(TorchDtype, &str, &[&str], Option<&str>, &str, u64)] = &[
-    (TorchDtype::Float64, "float64", &["double"], Some("DoubleStorage"), "Double", 8),
-    (TorchDtype::Float32, "float32", &["float"], Some("FloatStorage"), "Float", 4),
-    (TorchDtype::Float16, "float16", &["half"], Some("HalfStorage"), "Half", 2),
-    (TorchDtype::BFloat16, "bfloat16", &[], Some("BFloat16Storage"), "BFloat16", 2),
-    (TorchDtype::Int64, "int64", &["long"], Some("LongStorage"), "Long", 8),
-    (TorchDtype::Int32, "int32", &["int"], Some("IntStorage"), "Int", 4),
-    (TorchDtype::Int16, "int16", &["short"], Some("ShortStorage"), "Short", 2),
-    (TorchDtype::Int8, "int8", &[], Some("CharStorage"), "Char", 1),
-    (TorchDtype::UInt8, "uint8", &[], Some("ByteStorage"), "Byte", 1),
+type Row = (
+    TorchDtype,
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+    &'static str,
+    u64,
+);
+const TABLE: &[Row] = &[
+    (
+        TorchDtype::Float64,
+        "float64",
+        &["double"],
+        Some("DoubleStorage"),
+        "Double",
+        8,
+    ),
+    (
+        TorchDtype::Float32,
+        "float32",
+        &["float"],
+        Some("FloatStorage"),
+        "Float",
+        4,
+    ),
+    (
+        TorchDtype::Float16,
+        "float16",
+        &["half"],
+        Some("HalfStorage"),
+        "Half",
+        2,
+    ),
+    (
+        TorchDtype::BFloat16,
+        "bfloat16",
+        &[],
+        Some("BFloat16Storage"),
+        "BFloat16",
+        2,
+    ),
+    (
+        TorchDtype::Int64,
+        "int64",
+        &["long"],
+        Some("LongStorage"),
+        "Long",
+        8,
+    ),
+    (
+        TorchDtype::Int32,
+        "int32",
+        &["int"],
+        Some("IntStorage"),
+        "Int",
+        4,
+    ),
+    (
+        TorchDtype::Int16,
+        "int16",
+        &["short"],
+        Some("ShortStorage"),
+        "Short",
+        2,
+    ),
+    (
+        TorchDtype::Int8,
+        "int8",
+        &[],
+        Some("CharStorage"),
+        "Char",
+        1,
+    ),
+    (
+        TorchDtype::UInt8,
+        "uint8",
+        &[],
+        Some("ByteStorage"),
+        "Byte",
+        1,
+    ),
     (TorchDtype::UInt16, "uint16", &[], None, "UInt16", 2),
     (TorchDtype::UInt32, "uint32", &[], None, "UInt32", 4),
     (TorchDtype::UInt64, "uint64", &[], None, "UInt64", 8),
-    (TorchDtype::Bool, "bool", &[], Some("BoolStorage"), "Bool", 1),
-    (TorchDtype::Complex64, "complex64", &["cfloat"], Some("ComplexFloatStorage"), "ComplexFloat", 8),
-    (TorchDtype::Complex128, "complex128", &["cdouble"], Some("ComplexDoubleStorage"), "ComplexDouble", 16),
-    (TorchDtype::Complex32, "complex32", &["chalf"], None, "ComplexHalf", 4),
-    (TorchDtype::Float8_e4m3fn, "float8_e4m3fn", &[], None, "Float8_e4m3fn", 1),
-    (TorchDtype::Float8_e5m2, "float8_e5m2", &[], None, "Float8_e5m2", 1),
-    (TorchDtype::Float8_e4m3fnuz, "float8_e4m3fnuz", &[], None, "Float8_e4m3fnuz", 1),
-    (TorchDtype::Float8_e5m2fnuz, "float8_e5m2fnuz", &[], None, "Float8_e5m2fnuz", 1),
-    (TorchDtype::Float8_e8m0fnu, "float8_e8m0fnu", &[], None, "Float8_e8m0fnu", 1),
-    (TorchDtype::Float4_e2m1fn_x2, "float4_e2m1fn_x2", &[], None, "Float4_e2m1fn_x2", 1),
-    (TorchDtype::QInt8, "qint8", &[], Some("QInt8Storage"), "QInt8", 1),
-    (TorchDtype::QUInt8, "quint8", &[], Some("QUInt8Storage"), "QUInt8", 1),
-    (TorchDtype::QInt32, "qint32", &[], Some("QInt32Storage"), "QInt32", 4),
-    (TorchDtype::QUInt4x2, "quint4x2", &[], Some("QUInt4x2Storage"), "QUInt4x2", 1),
-    (TorchDtype::QUInt2x4, "quint2x4", &[], Some("QUInt2x4Storage"), "QUInt2x4", 1),
+    (
+        TorchDtype::Bool,
+        "bool",
+        &[],
+        Some("BoolStorage"),
+        "Bool",
+        1,
+    ),
+    (
+        TorchDtype::Complex64,
+        "complex64",
+        &["cfloat"],
+        Some("ComplexFloatStorage"),
+        "ComplexFloat",
+        8,
+    ),
+    (
+        TorchDtype::Complex128,
+        "complex128",
+        &["cdouble"],
+        Some("ComplexDoubleStorage"),
+        "ComplexDouble",
+        16,
+    ),
+    (
+        TorchDtype::Complex32,
+        "complex32",
+        &["chalf"],
+        None,
+        "ComplexHalf",
+        4,
+    ),
+    (
+        TorchDtype::Float8_e4m3fn,
+        "float8_e4m3fn",
+        &[],
+        None,
+        "Float8_e4m3fn",
+        1,
+    ),
+    (
+        TorchDtype::Float8_e5m2,
+        "float8_e5m2",
+        &[],
+        None,
+        "Float8_e5m2",
+        1,
+    ),
+    (
+        TorchDtype::Float8_e4m3fnuz,
+        "float8_e4m3fnuz",
+        &[],
+        None,
+        "Float8_e4m3fnuz",
+        1,
+    ),
+    (
+        TorchDtype::Float8_e5m2fnuz,
+        "float8_e5m2fnuz",
+        &[],
+        None,
+        "Float8_e5m2fnuz",
+        1,
+    ),
+    (
+        TorchDtype::Float8_e8m0fnu,
+        "float8_e8m0fnu",
+        &[],
+        None,
+        "Float8_e8m0fnu",
+        1,
+    ),
+    (
+        TorchDtype::Float4_e2m1fn_x2,
+        "float4_e2m1fn_x2",
+        &[],
+        None,
+        "Float4_e2m1fn_x2",
+        1,
+    ),
+    (
+        TorchDtype::QInt8,
+        "qint8",
+        &[],
+        Some("QInt8Storage"),
+        "QInt8",
+        1,
+    ),
+    (
+        TorchDtype::QUInt8,
+        "quint8",
+        &[],
+        Some("QUInt8Storage"),
+        "QUInt8",
+        1,
+    ),
+    (
+        TorchDtype::QInt32,
+        "qint32",
+        &[],
+        Some("QInt32Storage"),
+        "QInt32",
+        4,
+    ),
+    (
+        TorchDtype::QUInt4x2,
+        "quint4x2",
+        &[],
+        Some("QUInt4x2Storage"),
+        "QUInt4x2",
+        1,
+    ),
+    (
+        TorchDtype::QUInt2x4,
+        "quint2x4",
+        &[],
+        Some("QUInt2x4Storage"),
+        "QUInt2x4",
+        1,
+    ),
     (TorchDtype::Bits8, "bits8", &[], None, "Bits8", 1),
     (TorchDtype::Bits16, "bits16", &[], None, "Bits16", 2),
     (TorchDtype::Bits1x8, "bits1x8", &[], None, "Bits1x8", 1),
@@ -77,8 +253,11 @@ const TABLE: &[(TorchDtype, &str, &[&str], Option<&str>, &str, u64)] = &[
     (TorchDtype::Bits4x2, "bits4x2", &[], None, "Bits4x2", 1),
 ];
 
-fn row(d: TorchDtype) -> &'static (TorchDtype, &'static str, &'static [&'static str], Option<&'static str>, &'static str, u64) {
-    TABLE.iter().find(|r| r.0 == d).expect("every dtype has a row")
+fn row(d: TorchDtype) -> &'static Row {
+    TABLE
+        .iter()
+        .find(|r| r.0 == d)
+        .expect("every dtype has a row")
 }
 
 impl TorchDtype {
@@ -93,7 +272,10 @@ impl TorchDtype {
 
     /// `torch.<name>` global → dtype.
     pub fn from_torch_name(name: &str) -> Option<TorchDtype> {
-        TABLE.iter().find(|r| r.1 == name || r.2.contains(&name)).map(|r| r.0)
+        TABLE
+            .iter()
+            .find(|r| r.1 == name || r.2.contains(&name))
+            .map(|r| r.0)
     }
 
     /// Storage class name (legacy `FloatStorage` or TorchScript `Float8_e4m3fnStorage`) → dtype.
@@ -143,13 +325,20 @@ impl TorchDtype {
     }
 
     pub fn is_complex(self) -> bool {
-        matches!(self, TorchDtype::Complex64 | TorchDtype::Complex128 | TorchDtype::Complex32)
+        matches!(
+            self,
+            TorchDtype::Complex64 | TorchDtype::Complex128 | TorchDtype::Complex32
+        )
     }
 
     pub fn is_quantized(self) -> bool {
         matches!(
             self,
-            TorchDtype::QInt8 | TorchDtype::QUInt8 | TorchDtype::QInt32 | TorchDtype::QUInt4x2 | TorchDtype::QUInt2x4
+            TorchDtype::QInt8
+                | TorchDtype::QUInt8
+                | TorchDtype::QInt32
+                | TorchDtype::QUInt4x2
+                | TorchDtype::QUInt2x4
         )
     }
 
@@ -181,11 +370,26 @@ mod tests {
 
     #[test]
     fn storage_names_resolve_both_spellings() {
-        assert_eq!(TorchDtype::from_storage_name("FloatStorage"), Some(TorchDtype::Float32));
-        assert_eq!(TorchDtype::from_storage_name("Float8_e4m3fnStorage"), Some(TorchDtype::Float8_e4m3fn));
-        assert_eq!(TorchDtype::from_storage_name("UInt16Storage"), Some(TorchDtype::UInt16));
-        assert_eq!(TorchDtype::from_storage_name("ByteStorage"), Some(TorchDtype::UInt8));
+        assert_eq!(
+            TorchDtype::from_storage_name("FloatStorage"),
+            Some(TorchDtype::Float32)
+        );
+        assert_eq!(
+            TorchDtype::from_storage_name("Float8_e4m3fnStorage"),
+            Some(TorchDtype::Float8_e4m3fn)
+        );
+        assert_eq!(
+            TorchDtype::from_storage_name("UInt16Storage"),
+            Some(TorchDtype::UInt16)
+        );
+        assert_eq!(
+            TorchDtype::from_storage_name("ByteStorage"),
+            Some(TorchDtype::UInt8)
+        );
         assert_eq!(TorchDtype::from_storage_name("Byte"), None);
-        assert_eq!(TorchDtype::from_torch_name("half"), Some(TorchDtype::Float16));
+        assert_eq!(
+            TorchDtype::from_torch_name("half"),
+            Some(TorchDtype::Float16)
+        );
     }
 }
