@@ -21,6 +21,8 @@ pub struct ConvertOptions {
     /// Refuse when a finding reaches this severity; None converts regardless (`--fail-on none`).
     pub fail_on: Option<Severity>,
     pub dedup: bool,
+    /// fsync outputs before they are renamed into place.
+    pub fsync: bool,
 }
 
 impl Default for ConvertOptions {
@@ -29,6 +31,7 @@ impl Default for ConvertOptions {
             format: Options::default(),
             fail_on: Some(Severity::High),
             dedup: false,
+            fsync: false,
         }
     }
 }

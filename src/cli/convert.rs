@@ -30,6 +30,7 @@ pub fn run(args: &ConvertArgs) -> i32 {
         },
         fail_on: args.fail_on.0,
         dedup: args.dedup,
+        fsync: args.fsync,
     };
     let hashes = args.report.is_some();
     let (report, code) = if args.input.is_dir() {
@@ -106,6 +107,23 @@ pub fn convert_file(
     opts: &ConvertOptions,
     hashes: bool,
 ) -> (FileReport, i32) {
+    // The input hash runs on the second core while the conversion runs on the first.
+    std::thread::scope(|scope| {
+        let input_hash = hashes.then(|| scope.spawn(|| sha256_file(input).ok()));
+        let (mut report, code) = convert_file_inner(input, output, opts, hashes);
+        if let Some(h) = input_hash {
+            report.input_sha256 = h.join().ok().flatten();
+        }
+        (report, code)
+    })
+}
+
+fn convert_file_inner(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    hashes: bool,
+) -> (FileReport, i32) {
     let mut report = FileReport {
         input: input.display().to_string(),
         format: "unknown".into(),
@@ -126,9 +144,6 @@ pub fn convert_file(
         Ok(m) => m.len(),
         Err(e) => return fail(report, e.into(), Vec::new()),
     };
-    if hashes {
-        report.input_sha256 = sha256_file(input).ok();
-    }
     let analysis = convert::analyze(&mut file, len, opts);
     report.format = analysis.format.as_str().into();
     report.warnings = analysis.warnings;
@@ -153,7 +168,7 @@ pub fn convert_file(
     report.tensor_count = plan.tensors.len();
     report.total_bytes = plan.total_bytes();
     report.tensors = plan.entries();
-    match write_atomically(output, |sink| {
+    match write_atomically(output, opts.fsync, |sink| {
         let mut w = HashingWriter {
             inner: sink,
             hasher: hashes.then(Sha256::new),
@@ -194,6 +209,7 @@ fn open_input(path: &Path) -> Result<File, Error> {
 /// place with mode 0644. On any failure the temp file is removed and `output` is untouched.
 pub fn write_atomically<T>(
     output: &Path,
+    fsync: bool,
     fill: impl FnOnce(&mut File) -> crate::Result<T>,
 ) -> crate::Result<T> {
     let dir = parent_dir(output);
@@ -207,7 +223,9 @@ pub fn write_atomically<T>(
         .tempfile_in(&dir)?;
     let value = fill(tmp.as_file_mut())?;
     let file = tmp.as_file_mut();
-    file.sync_all()?;
+    if fsync {
+        file.sync_all()?;
+    }
     let len = file.metadata()?.len();
     let mut reader = File::open(tmp.path())?;
     validate_header(&mut reader, len, Strictness::Canonical)

@@ -44,6 +44,9 @@ pub struct ConvertArgs {
     /// Skip tensors safetensors cannot store (quantized, sparse, complex128...) with a warning.
     #[arg(long)]
     pub skip_unsupported: bool,
+    /// fsync the output before renaming it into place (durable across power loss; slower).
+    #[arg(long)]
+    pub fsync: bool,
     /// Raise or lower a resource limit, e.g. `--limit max_graph_bytes=1073741824` (repeatable).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,

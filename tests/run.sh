@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit + integration tests (the integration tests run
+# the real binary on the committed fixtures and malicious corpus), and the wasm32-wasip1 build of
+# the engine. Needs only Rust; the guest build may install Debian packages when run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (deny warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo test (release: the hostile-input tests build 1 GiB bombs)"
+cargo test --release --workspace
+
+if [ "${MODELGUARD_SKIP_GUEST:-0}" != 1 ]; then
+  echo "== wasm32-wasip1 guest (the engine must build without an OS)"
+  guest/build.sh
+  ls -l guest/target/wasm32-wasip1/release/modelguard-guest.wasm
+fi
+echo "== all checks passed"
