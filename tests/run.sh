@@ -12,7 +12,11 @@ echo "== cargo clippy (deny warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test (release: the hostile-input tests build 1 GiB bombs)"
-cargo test --release --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --release --workspace 2>&1 | tee "$log"
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
 
 if [ "${MODELGUARD_SKIP_GUEST:-0}" != 1 ]; then
   echo "== wasm32-wasip1 guest (the engine must build without an OS)"
@@ -20,3 +24,4 @@ if [ "${MODELGUARD_SKIP_GUEST:-0}" != 1 ]; then
   ls -l guest/target/wasm32-wasip1/release/modelguard-guest.wasm
 fi
 echo "== all checks passed"
+echo "tests: $passed passed, $failed failed"

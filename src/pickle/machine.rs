@@ -777,13 +777,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             CallKind::NewObj | CallKind::NewObjEx => "instantiates",
             _ => "calls",
         };
-        let arg_text = {
-            let t = self.graph.add(Node::Tuple(args.to_vec()));
-            match t {
-                Ok(t) => self.graph.describe(t, 160),
-                Err(_) => "(…)".into(),
-            }
-        };
+        let arg_text = self.graph.describe_items(args, 160);
         match self.graph.get(callable).clone() {
             Node::Global(g) => {
                 let g = *g;

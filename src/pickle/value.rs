@@ -403,6 +403,23 @@ impl Graph {
         out
     }
 
+    /// Like [`Graph::describe`] for an argument list, without building a tuple node.
+    pub fn describe_items(&self, items: &[NodeId], budget: usize) -> String {
+        let mut out = String::from("(");
+        for (i, &it) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            if out.len() >= budget {
+                out.push('…');
+                break;
+            }
+            self.describe_into(it, &mut out, budget, 1);
+        }
+        out.push(')');
+        out
+    }
+
     fn describe_into(&self, id: NodeId, out: &mut String, budget: usize, depth: usize) {
         if out.len() >= budget || depth > 6 {
             out.push('…');
