@@ -385,12 +385,8 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             }
             op::FLOAT => {
                 let line = input.read_line(MAX_NAME_LINE)?;
-                let s = std::str::from_utf8(&line)
-                    .map_err(|_| Error::malformed("FLOAT argument is not text"))?;
-                let v: f64 = s.trim().parse().map_err(|_| {
-                    Error::malformed(format!("could not convert string to float: {s:?}"))
-                })?;
-                self.push_new(Node::Float(v))?
+                let node = text::parse_float_line(&line)?;
+                self.push_new(node)?
             }
             op::STRING => {
                 let line = input.read_line(input.remaining())?;
@@ -434,23 +430,27 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             op::UNICODE => {
                 let line = input.read_line(input.remaining())?;
                 self.graph.charge_bytes(line.len() as u64)?;
-                let s = text::raw_unicode_escape(&line)?;
-                self.push_new(Node::Str(s.into()))?
+                let (s, wtf8) = text::raw_unicode_escape(&line)?;
+                let id = self.new_node(Node::Str(s.into()))?;
+                if let Some(raw) = wtf8 {
+                    self.graph.mark_wtf8(id, raw);
+                }
+                self.push(id)?
             }
             op::BINUNICODE => {
                 let n = u32::from_le_bytes(input.read_array()?) as u64;
                 let raw = self.read_bytes(input, n, "BINUNICODE")?;
-                self.push_new(Node::Str(text::utf8_surrogatepass(raw)?.into()))?
+                self.push_str_surrogatepass(raw)?
             }
             op::SHORT_BINUNICODE => {
                 let n = input.read_u8()? as u64;
                 let raw = self.read_bytes(input, n, "SHORT_BINUNICODE")?;
-                self.push_new(Node::Str(text::utf8_surrogatepass(raw)?.into()))?
+                self.push_str_surrogatepass(raw)?
             }
             op::BINUNICODE8 => {
                 let n = u64::from_le_bytes(input.read_array()?);
                 let raw = self.read_bytes(input, n, "BINUNICODE8")?;
-                self.push_new(Node::Str(text::utf8_surrogatepass(raw)?.into()))?
+                self.push_str_surrogatepass(raw)?
             }
             op::NEXT_BUFFER => {
                 return Err(Error::malformed(
@@ -458,7 +458,12 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 ))
             }
             op::READONLY_BUFFER => {
-                self.top()?;
+                let t = self.top()?;
+                if !matches!(self.graph.get(t), Node::Bytes(_) | Node::ByteArray(_)) {
+                    return Err(Error::malformed(
+                        "READONLY_BUFFER on an object without the buffer protocol",
+                    ));
+                }
             }
             // --- containers ---
             op::EMPTY_TUPLE => self.push_new(Node::Tuple(Vec::new()))?,
@@ -487,8 +492,11 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             }
             op::APPENDS => {
                 let items = self.pop_mark()?;
-                let list = self.top()?;
-                self.append(list, items)?;
+                // CPython returns before looking at the target when the batch is empty.
+                if !items.is_empty() {
+                    let list = self.top()?;
+                    self.append(list, items)?;
+                }
             }
             op::EMPTY_DICT => self.push_new(Node::Dict(Box::new(Dict::new(DictKind::Dict))))?,
             op::DICT => {
@@ -499,7 +507,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 let d = self.new_node(Node::Dict(Box::new(Dict::new(DictKind::Dict))))?;
                 self.graph.charge_bytes(24 * items.len() as u64)?;
                 for pair in items.chunks(2) {
-                    self.graph.dict_set(d, pair[0], pair[1]);
+                    self.graph.dict_set(d, pair[0], pair[1])?;
                 }
                 self.push(d)?
             }
@@ -514,23 +522,30 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 if items.len() % 2 != 0 {
                     return Err(Error::malformed("odd number of items for SETITEMS"));
                 }
-                let d = self.top()?;
-                self.set_items(d, items)?;
+                if !items.is_empty() {
+                    let d = self.top()?;
+                    self.set_items(d, items)?;
+                }
             }
             op::EMPTY_SET => self.push_new(Node::Set(Vec::new()))?,
             op::ADDITEMS => {
                 let items = self.pop_mark()?;
-                let s = self.top()?;
-                self.graph.charge_bytes(4 * items.len() as u64)?;
-                match self.graph.get_mut(s) {
-                    Node::Set(v) => v.extend(items),
-                    Node::Object(o) => o.items.extend(items),
-                    _ => return Err(Error::malformed("ADDITEMS on something that is not a set")),
+                if !items.is_empty() {
+                    let s = self.top()?;
+                    self.graph.charge_bytes(4 * items.len() as u64)?;
+                    if let Node::Object(o) = self.graph.get_mut(s) {
+                        o.items.extend(items);
+                    } else {
+                        self.graph.set_add(s, &items)?;
+                    }
                 }
             }
             op::FROZENSET => {
                 let items = self.pop_mark()?;
-                self.push_new(Node::FrozenSet(items))?
+                self.graph.charge_bytes(4 * items.len() as u64)?;
+                let s = self.new_node(Node::FrozenSet(Vec::new()))?;
+                self.graph.set_add(s, &items)?;
+                self.push(s)?
             }
             // --- memo ---
             op::PUT => {
@@ -590,6 +605,9 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                     op::EXT2 => u16::from_le_bytes(input.read_array()?) as i64,
                     _ => i32::from_le_bytes(input.read_array()?) as i64,
                 };
+                if code_val <= 0 {
+                    return Err(Error::malformed("EXT specifies code <= 0"));
+                }
                 self.finding(
                     Rule::ExtensionOpcode,
                     Severity::High,
@@ -652,7 +670,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             op::INST => {
                 let module = input.read_line(MAX_NAME_LINE)?;
                 let name = input.read_line(MAX_NAME_LINE)?;
-                let (m, n) = (text::ascii_name(&module)?, text::ascii_name(&name)?);
+                let (m, n) = (text::ascii_only(&module)?, text::ascii_only(&name)?);
                 let args = self.pop_mark()?;
                 let cls = self.global(m, n)?;
                 let r = self.call(cls, args, None, CallKind::Inst)?;
@@ -674,7 +692,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             }
             op::PERSID => {
                 let line = input.read_line(MAX_NAME_LINE)?;
-                let s = text::ascii_name(&line)?;
+                let s = text::ascii_only(&line)?;
                 let pid = self.new_node(Node::Str(s.into()))?;
                 self.push_new(Node::PersistentId(pid))?
             }
@@ -692,8 +710,24 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
         Ok(None)
     }
 
+    /// BINUNICODE payloads: UTF-8 with `surrogatepass`. Lone surrogates show as U+FFFD but the
+    /// string keeps its code points for key equality, so distinct keys stay distinct.
+    fn push_str_surrogatepass(&mut self, raw: Vec<u8>) -> Result<()> {
+        let (s, wtf8) = text::utf8_surrogatepass(raw)?;
+        let id = self.new_node(Node::Str(s.into()))?;
+        if let Some(raw) = wtf8 {
+            self.graph.mark_wtf8(id, raw);
+        }
+        self.push(id)
+    }
+
     /// GLOBAL / STACK_GLOBAL / INST name resolution: Python 2 renames, then classification.
     fn global(&mut self, module: String, name: String) -> Result<NodeId> {
+        if module.is_empty() || name.is_empty() {
+            return Err(Error::malformed(
+                "empty module or name in a global reference",
+            ));
+        }
         let (module, name) = if self.proto < 3 {
             fix_import(&module, &name)
         } else {
@@ -843,7 +877,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
         match self.graph.get_mut(target) {
             Node::Dict(_) => {
                 for pair in items.chunks(2) {
-                    self.graph.dict_set(target, pair[0], pair[1]);
+                    self.graph.dict_set(target, pair[0], pair[1])?;
                 }
                 Ok(())
             }

@@ -6,57 +6,139 @@ use crate::error::{Error, Result};
 /// CPython refuses int(str) beyond this many digits (`sys.get_int_max_str_digits()`).
 const MAX_INT_DIGITS: usize = 4300;
 
-/// GLOBAL/INST/PERSID lines: CPython decodes them as strict UTF-8.
+/// GLOBAL lines: CPython decodes them as strict UTF-8.
 pub fn ascii_name(line: &[u8]) -> Result<String> {
     String::from_utf8(line.to_vec()).map_err(|_| Error::malformed("GLOBAL name is not valid UTF-8"))
 }
 
-/// PUT/GET index.
+/// INST and PERSID lines: CPython decodes them as strict ASCII.
+pub fn ascii_only(line: &[u8]) -> Result<String> {
+    if !line.is_ascii() {
+        return Err(Error::malformed("INST/PERSID argument is not ASCII"));
+    }
+    Ok(String::from_utf8_lossy(line).into_owned())
+}
+
+/// PUT/GET index: `int(line)` in base 10, as `_pickle.c` parses it (digit separators allowed).
 pub fn parse_index_line(line: &[u8], what: &str) -> Result<u64> {
-    let s = std::str::from_utf8(line)
-        .map_err(|_| Error::malformed(format!("{what} argument is not text")))?;
-    let v: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| Error::malformed(format!("{what} argument {s:?} is not an integer")))?;
-    if v < 0 {
-        return Err(Error::malformed(format!("negative {what} argument")));
+    let bad = || {
+        Error::malformed(format!(
+            "{what} argument {:?} is not an index",
+            String::from_utf8_lossy(line)
+        ))
+    };
+    match python_int(line, false).map_err(|_| bad())? {
+        Node::Int(v) if v >= 0 => Ok(v as u64),
+        Node::Int(_) => Err(Error::malformed(format!("negative {what} argument"))),
+        _ => Err(bad()),
     }
-    Ok(v as u64)
 }
 
-/// INT: `I01\n` is True and `I00\n` False (protocol-0 booleans), otherwise a decimal integer.
+/// INT: `_pickle.c` tries C `strtol(s, &end, 0)` first (so `010` is octal 8); a two-character
+/// argument whose value is 0 or 1 is a protocol-0 bool; otherwise Python's `int(s, 0)`.
 pub fn parse_int_line(line: &[u8]) -> Result<Node> {
-    match line {
-        b"01" => return Ok(Node::Bool(true)),
-        b"00" => return Ok(Node::Bool(false)),
-        _ => {}
-    }
-    parse_decimal(line)
-}
-
-/// LONG: decimal with an optional trailing `L`.
-pub fn parse_long_line(line: &[u8]) -> Result<Node> {
-    let line = line.strip_suffix(b"L").unwrap_or(line);
-    parse_decimal(line)
-}
-
-fn parse_decimal(line: &[u8]) -> Result<Node> {
-    let s =
-        std::str::from_utf8(line).map_err(|_| Error::malformed("integer argument is not text"))?;
-    let t = s.trim();
-    if let Ok(v) = t.parse::<i64>() {
+    if let Some(v) = strtol_base0(line) {
+        if line.len() == 2 && (v == 0 || v == 1) {
+            return Ok(Node::Bool(v == 1));
+        }
         return Ok(Node::Int(v));
     }
-    let (neg, digits) = match t.as_bytes() {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        rest => (false, rest),
+    python_int(line, true).map_err(|_| Error::malformed("could not convert string to int"))
+}
+
+/// LONG: `int(s, 0)` after dropping one trailing `L`.
+pub fn parse_long_line(line: &[u8]) -> Result<Node> {
+    let line = line.strip_suffix(b"L").unwrap_or(line);
+    python_int(line, true)
+}
+
+/// C's `strtol(s, &end, 0)`, accepted only when it consumed the whole argument without overflow.
+fn strtol_base0(s: &[u8]) -> Option<i64> {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
     };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(Error::malformed(format!(
-            "invalid literal for int(): {s:?}"
-        )));
+    let hex = s.get(i) == Some(&b'0')
+        && matches!(s.get(i + 1), Some(b'x' | b'X'))
+        && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+    let radix: u32 = if hex {
+        i += 2;
+        16
+    } else if s.get(i) == Some(&b'0') {
+        8
+    } else {
+        10
+    };
+    let digits = &s[i..];
+    if digits.is_empty() {
+        return None;
+    }
+    let mut mag: u128 = 0;
+    for &c in digits {
+        let d = (c as char).to_digit(radix)?;
+        mag = mag * radix as u128 + d as u128;
+        if mag > 1u128 << 64 {
+            return None;
+        }
+    }
+    let v = if neg { -(mag as i128) } else { mag as i128 };
+    i64::try_from(v).ok()
+}
+
+/// Python's `int(s)` (base 10) or `int(s, 0)`: surrounding whitespace, a sign, `0x`/`0o`/`0b`
+/// prefixes in base 0, single `_` between digits, no leading zeros on a non-zero decimal.
+pub fn python_int(raw: &[u8], base0: bool) -> Result<Node> {
+    let bad = || {
+        Error::malformed(format!(
+            "invalid literal for int(): {:?}",
+            String::from_utf8_lossy(raw)
+        ))
+    };
+    let s = std::str::from_utf8(raw).map_err(|_| bad())?.trim();
+    let (neg, rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = rest.to_ascii_lowercase();
+    let (radix, body, prefixed) = if base0 && lower.starts_with("0x") {
+        (16u32, &rest[2..], true)
+    } else if base0 && lower.starts_with("0o") {
+        (8, &rest[2..], true)
+    } else if base0 && lower.starts_with("0b") {
+        (2, &rest[2..], true)
+    } else {
+        (10, rest, false)
+    };
+    // An underscore may follow the prefix, and otherwise only sit between two digits.
+    let body = if prefixed {
+        body.strip_prefix('_').unwrap_or(body)
+    } else {
+        body
+    };
+    if body.is_empty() || body.starts_with('_') || body.ends_with('_') || body.contains("__") {
+        return Err(bad());
+    }
+    let digits: Vec<u32> = body
+        .chars()
+        .filter(|&c| c != '_')
+        .map(|c| c.to_digit(radix))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    if base0 && radix == 10 && digits.len() > 1 && digits[0] == 0 && digits.iter().any(|&d| d != 0)
+    {
+        return Err(bad());
     }
     if digits.len() > MAX_INT_DIGITS {
         return Err(Error::limit(
@@ -66,10 +148,10 @@ fn parse_decimal(line: &[u8]) -> Result<Node> {
     }
     // Magnitude as little-endian bytes, by repeated multiply-add (bounded by the digit cap).
     let mut mag: Vec<u8> = vec![0];
-    for &d in digits {
-        let mut carry = (d - b'0') as u32;
+    for d in digits {
+        let mut carry = d;
         for byte in mag.iter_mut() {
-            let v = *byte as u32 * 10 + carry;
+            let v = *byte as u32 * radix + carry;
             *byte = (v & 0xff) as u8;
             carry = v >> 8;
         }
@@ -80,7 +162,6 @@ fn parse_decimal(line: &[u8]) -> Result<Node> {
     }
     mag.push(0); // room for the sign bit
     if neg {
-        // two's complement
         let mut carry = 1u16;
         for b in mag.iter_mut() {
             let v = (!*b) as u16 + carry;
@@ -89,6 +170,29 @@ fn parse_decimal(line: &[u8]) -> Result<Node> {
         }
     }
     Ok(long_from_le(&mag))
+}
+
+/// FLOAT: `PyOS_string_to_double` on the whole argument: no surrounding whitespace, and an
+/// overflow (`1e500`) is an error rather than infinity.
+pub fn parse_float_line(line: &[u8]) -> Result<Node> {
+    let bad = || {
+        Error::malformed(format!(
+            "could not convert string to float: {:?}",
+            String::from_utf8_lossy(line)
+        ))
+    };
+    let s = std::str::from_utf8(line).map_err(|_| bad())?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return Err(bad());
+    }
+    let v: f64 = s.parse().map_err(|_| bad())?;
+    let word = s.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    if v.is_infinite() && word != "inf" && word != "infinity" {
+        return Err(Error::malformed(format!(
+            "FLOAT argument {s:?} overflows a double"
+        )));
+    }
+    Ok(Node::Float(v))
 }
 
 /// LONG1/LONG4 payload: little-endian two's complement of any length.
@@ -122,24 +226,12 @@ pub fn py2_string(raw: Vec<u8>) -> Node {
 
 /// STRING argument: a quoted repr, decoded with `codecs.escape_decode`.
 pub fn unquote_string(line: &[u8]) -> Result<Vec<u8>> {
-    let line = trim_trailing_ws(line);
     if line.len() < 2 || line[0] != line[line.len() - 1] || !(line[0] == b'\'' || line[0] == b'"') {
         return Err(Error::malformed(
             "the STRING opcode argument must be quoted",
         ));
     }
     escape_decode(&line[1..line.len() - 1])
-}
-
-fn trim_trailing_ws(mut s: &[u8]) -> &[u8] {
-    while let [rest @ .., last] = s {
-        if last.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
 }
 
 fn escape_decode(s: &[u8]) -> Result<Vec<u8>> {
@@ -202,8 +294,10 @@ fn escape_decode(s: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// UNICODE argument: `raw-unicode-escape` (latin-1 bytes, plus `\uXXXX` and `\UXXXXXXXX`).
-pub fn raw_unicode_escape(s: &[u8]) -> Result<String> {
-    let mut out = String::with_capacity(s.len());
+/// Lone surrogates show as U+FFFD; the second value then holds the exact code points (WTF-8)
+/// so that distinct keys stay distinct.
+pub fn raw_unicode_escape(s: &[u8]) -> Result<(String, Option<Vec<u8>>)> {
+    let mut cps: Vec<u32> = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
         let c = s[i];
@@ -222,39 +316,64 @@ pub fn raw_unicode_escape(s: &[u8]) -> Result<String> {
                     .ok_or_else(|| Error::malformed("truncated \\uXXXX escape"))?;
                 let v = std::str::from_utf8(hex)
                     .ok()
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
                     .and_then(|h| u32::from_str_radix(h, 16).ok())
                     .ok_or_else(|| Error::malformed("invalid \\u escape"))?;
-                out.push(char::from_u32(v).unwrap_or('\u{FFFD}'));
+                if v > 0x10ffff {
+                    return Err(Error::malformed("\\U escape out of range"));
+                }
+                cps.push(v);
                 i += 2 + n;
                 continue;
             }
         }
-        out.push(c as char);
+        cps.push(c as u32);
         i += 1;
     }
-    Ok(out)
+    let text: String = cps
+        .iter()
+        .map(|&v| char::from_u32(v).unwrap_or('\u{FFFD}'))
+        .collect();
+    let has_surrogates = cps.iter().any(|&v| (0xd800..=0xdfff).contains(&v));
+    let wtf8 = has_surrogates.then(|| cps.iter().flat_map(|&v| encode_wtf8(v)).collect());
+    Ok((text, wtf8))
+}
+
+fn encode_wtf8(v: u32) -> Vec<u8> {
+    match v {
+        0..=0x7f => vec![v as u8],
+        0x80..=0x7ff => vec![0xc0 | (v >> 6) as u8, 0x80 | (v & 0x3f) as u8],
+        0x800..=0xffff => vec![
+            0xe0 | (v >> 12) as u8,
+            0x80 | ((v >> 6) & 0x3f) as u8,
+            0x80 | (v & 0x3f) as u8,
+        ],
+        _ => vec![
+            0xf0 | (v >> 18) as u8,
+            0x80 | ((v >> 12) & 0x3f) as u8,
+            0x80 | ((v >> 6) & 0x3f) as u8,
+            0x80 | (v & 0x3f) as u8,
+        ],
+    }
 }
 
 /// BINUNICODE payloads are UTF-8 with `surrogatepass`: lone surrogates are legal in Python.
-/// We keep them as U+FFFD (they cannot be tensor names anyway) instead of refusing the file.
-pub fn utf8_surrogatepass(raw: Vec<u8>) -> Result<String> {
+/// They show as one U+FFFD each; the raw bytes come back too, for key equality.
+pub fn utf8_surrogatepass(raw: Vec<u8>) -> Result<(String, Option<Vec<u8>>)> {
     match String::from_utf8(raw) {
-        Ok(s) => Ok(s),
+        Ok(s) => Ok((s, None)),
         Err(e) => {
             let bytes = e.into_bytes();
-            // Reject what Python rejects too: anything that is not UTF-8 even with surrogates.
-            let lossy = String::from_utf8_lossy(&bytes);
-            if is_utf8_with_surrogates(&bytes) {
-                Ok(lossy.into_owned())
-            } else {
-                Err(Error::malformed("BINUNICODE payload is not valid UTF-8"))
-            }
+            let text = decode_with_surrogates(&bytes)
+                .ok_or_else(|| Error::malformed("BINUNICODE payload is not valid UTF-8"))?;
+            Ok((text, Some(bytes)))
         }
     }
 }
 
-/// Valid UTF-8 if encoded surrogates (ED A0..BF xx) were allowed.
-fn is_utf8_with_surrogates(b: &[u8]) -> bool {
+/// UTF-8 where encoded surrogates (ED A0..BF xx) are allowed; each becomes one U+FFFD.
+fn decode_with_surrogates(b: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -263,7 +382,7 @@ fn is_utf8_with_surrogates(b: &[u8]) -> bool {
             0xc2..=0xdf => (1, 0x80),
             0xe0..=0xef => (2, 0x800),
             0xf0..=0xf4 => (3, 0x10000),
-            _ => return false,
+            _ => return None,
         };
         let mut v = if n == 0 {
             c as u32
@@ -273,15 +392,16 @@ fn is_utf8_with_surrogates(b: &[u8]) -> bool {
         for k in 1..=n {
             match b.get(i + k) {
                 Some(&cc) if cc & 0xc0 == 0x80 => v = (v << 6) | (cc as u32 & 0x3f),
-                _ => return false,
+                _ => return None,
             }
         }
         if v < min || v > 0x10ffff {
-            return false;
+            return None;
         }
+        out.push(char::from_u32(v).unwrap_or('\u{FFFD}'));
         i += n + 1;
     }
-    true
+    Some(out)
 }
 
 #[cfg(test)]
@@ -319,10 +439,13 @@ mod tests {
         assert_eq!(unquote_string(b"'a\\'b\\x41\\n\\101'").unwrap(), b"a'bA\nA");
         assert!(unquote_string(b"abc").is_err());
         assert_eq!(
-            raw_unicode_escape(b"caf\\u00e9 \\\\u0041").unwrap(),
+            raw_unicode_escape(b"caf\\u00e9 \\\\u0041").unwrap().0,
             "caf\u{e9} \\\\u0041"
         );
-        assert!(utf8_surrogatepass(vec![0xed, 0xa0, 0x80]).is_ok());
+        assert_eq!(
+            utf8_surrogatepass(vec![0xed, 0xa0, 0x80]).unwrap().0,
+            "\u{FFFD}"
+        );
         assert!(utf8_surrogatepass(vec![0xff]).is_err());
     }
 }

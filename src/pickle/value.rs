@@ -142,11 +142,15 @@ enum Key {
     None,
     Int(i64),
     FloatBits(u64),
+    Complex(u64, u64),
     Big(Box<[u8]>),
     Str(Box<str>),
+    /// A str with lone surrogates, by its code points (its text shows U+FFFD for them).
+    Wtf8(Box<[u8]>),
     Bytes(Box<[u8]>),
     Tuple(Vec<Key>),
-    /// Unhashable-in-our-model keys (objects, globals) compare by identity.
+    FrozenSet(Vec<Key>),
+    /// Objects, globals, NaNs: equal only to themselves.
     Identity(NodeId),
 }
 
@@ -195,6 +199,24 @@ pub enum ArrayData {
     Objects(NodeId),
 }
 
+/// Python hashes an integral float like the int it equals; NaN is only equal to itself.
+fn float_key(f: f64, id: NodeId) -> Key {
+    if f.is_nan() {
+        return Key::Identity(id);
+    }
+    if f.fract() == 0.0 && f.abs() < 1.7e38 {
+        // Exact: an integral f64 below 2^127 converts to i128 without rounding.
+        let v = f as i128;
+        if let Ok(small) = i64::try_from(v) {
+            return Key::Int(small);
+        }
+        if let Node::BigInt(b) = crate::pickle::text::long_from_le(&v.to_le_bytes()) {
+            return Key::Big(b);
+        }
+    }
+    Key::FloatBits(f.to_bits())
+}
+
 /// A numpy dtype as far as we interpret it: the descr string (`f4`, `<i8`, `O8`...) and byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumpyDtype {
@@ -213,6 +235,7 @@ pub struct Graph {
     max_nodes: usize,
     max_bytes: u64,
     constants: [Option<NodeId>; 3],
+    wtf8: HashMap<NodeId, Box<[u8]>>,
 }
 
 const CHUNK_BITS: u32 = 16;
@@ -354,29 +377,81 @@ impl Graph {
         self.as_seq(id)?.iter().map(|&i| self.as_int(i)).collect()
     }
 
-    fn key_of(&self, id: NodeId, depth: usize) -> Key {
+    /// The key Python would hash `id` by, or None when Python refuses it as a key (lists,
+    /// dicts, sets: "unhashable type").
+    fn key_of(&self, id: NodeId, depth: usize) -> Option<Key> {
         if depth > 32 {
-            return Key::Identity(id);
+            return Some(Key::Identity(id));
         }
-        match self.get(id) {
+        Some(match self.get(id) {
             Node::None => Key::None,
             Node::Bool(b) => Key::Int(*b as i64),
             Node::Int(i) => Key::Int(*i),
-            Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Key::Int(*f as i64),
-            Node::Float(f) => Key::FloatBits(f.to_bits()),
+            Node::Float(f) => float_key(*f, id),
+            Node::Complex(r, 0.0) => float_key(*r, id),
+            Node::Complex(r, i) => Key::Complex(r.to_bits(), i.to_bits()),
             Node::BigInt(b) => Key::Big(b.clone()),
-            Node::Str(s) => Key::Str(s.clone()),
+            Node::Str(s) => match self.wtf8.get(&id) {
+                Some(raw) => Key::Wtf8(raw.clone()),
+                None => Key::Str(s.clone()),
+            },
             Node::Bytes(b) => Key::Bytes(b.clone()),
-            Node::Tuple(items) => {
-                Key::Tuple(items.iter().map(|&i| self.key_of(i, depth + 1)).collect())
+            Node::Tuple(items) => Key::Tuple(
+                items
+                    .iter()
+                    .map(|&i| self.key_of(i, depth + 1))
+                    .collect::<Option<_>>()?,
+            ),
+            Node::FrozenSet(items) => {
+                let mut keys: Vec<Key> = items
+                    .iter()
+                    .map(|&i| self.key_of(i, depth + 1))
+                    .collect::<Option<_>>()?;
+                keys.sort_by_cached_key(|k| format!("{k:?}"));
+                Key::FrozenSet(keys)
             }
+            Node::List(_) | Node::Dict(_) | Node::Set(_) | Node::ByteArray(_) => return None,
             _ => Key::Identity(id),
+        })
+    }
+
+    /// Remember the code points of a str that holds lone surrogates (see [`Key::Wtf8`]).
+    pub fn mark_wtf8(&mut self, id: NodeId, raw: Vec<u8>) {
+        self.wtf8.insert(id, raw.into_boxed_slice());
+    }
+
+    /// Add items to a set node with Python semantics: equal elements are kept once.
+    pub fn set_add(&mut self, set: NodeId, items: &[NodeId]) -> Result<()> {
+        let mut keys = Vec::with_capacity(items.len());
+        for &i in items {
+            keys.push(
+                self.key_of(i, 0)
+                    .ok_or_else(|| Error::malformed("unhashable type as a set element"))?,
+            );
         }
+        let mut present: std::collections::HashSet<Key> = match self.get(set) {
+            Node::Set(v) | Node::FrozenSet(v) => {
+                v.iter().filter_map(|&i| self.key_of(i, 0)).collect()
+            }
+            _ => return Err(Error::malformed("ADDITEMS on something that is not a set")),
+        };
+        let mut fresh = Vec::new();
+        for (k, &i) in keys.into_iter().zip(items) {
+            if present.insert(k) {
+                fresh.push(i);
+            }
+        }
+        if let Node::Set(v) | Node::FrozenSet(v) = self.get_mut(set) {
+            v.extend(fresh);
+        }
+        Ok(())
     }
 
     /// `d[key] = value` with Python semantics: an existing equal key keeps its position.
-    pub fn dict_set(&mut self, dict: NodeId, key: NodeId, value: NodeId) {
-        let k = self.key_of(key, 0);
+    pub fn dict_set(&mut self, dict: NodeId, key: NodeId, value: NodeId) -> Result<()> {
+        let k = self
+            .key_of(key, 0)
+            .ok_or_else(|| Error::malformed("unhashable type as a dict key"))?;
         if let Node::Dict(d) = self.get_mut(dict) {
             match d.index.get(&k) {
                 Some(&pos) => d.entries[pos].1 = value,
@@ -386,6 +461,7 @@ impl Graph {
                 }
             }
         }
+        Ok(())
     }
 
     /// Find a value by string key in a dict node.
@@ -514,8 +590,8 @@ mod tests {
         let k2 = g.add(Node::Bool(true)).unwrap();
         let v1 = g.add(Node::Str("a".into())).unwrap();
         let v2 = g.add(Node::Str("b".into())).unwrap();
-        g.dict_set(d, k1, v1);
-        g.dict_set(d, k2, v2);
+        g.dict_set(d, k1, v1).unwrap();
+        g.dict_set(d, k2, v2).unwrap();
         let Node::Dict(dd) = g.get(d) else { panic!() };
         assert_eq!(
             dd.entries,

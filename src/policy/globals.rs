@@ -43,6 +43,8 @@ pub enum Allowed {
     Slice,
     /// `builtins.int`/`float`/... referenced as values (defaultdict factories), never called.
     BuiltinType,
+    /// `builtins.bytes`: protocols 0–2 write `b''` as `bytes()`.
+    BytesType,
     CodecsEncode,
     NumpyReconstruct,
     NumpyArrayClass,
@@ -149,10 +151,10 @@ fn allowed(m: &str, n: &str) -> Option<Allowed> {
         ("builtins", "bytearray") => ByteArray,
         ("builtins", "complex") => Complex,
         ("builtins", "slice") => Slice,
-        (
-            "builtins",
-            "int" | "float" | "str" | "bool" | "list" | "dict" | "tuple" | "bytes" | "object",
-        ) => BuiltinType,
+        ("builtins", "bytes") => BytesType,
+        ("builtins", "int" | "float" | "str" | "bool" | "list" | "dict" | "tuple" | "object") => {
+            BuiltinType
+        }
         ("_codecs", "encode") => CodecsEncode,
         ("numpy.core.multiarray" | "numpy._core.multiarray", "_reconstruct") => NumpyReconstruct,
         ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => NumpyScalar,
@@ -302,8 +304,6 @@ const DANGEROUS_MODULES: &[(&str, &str)] = &[
     ("operator", "attribute access gadget"),
     ("_operator", "attribute access gadget"),
     ("functools", "call gadget"),
-    ("builtins", "interpreter builtins"),
-    ("__builtin__", "interpreter builtins"),
     ("numpy.testing", "code execution"),
     ("numpy.f2py", "code execution"),
     ("numpy.distutils", "process execution"),
@@ -349,6 +349,17 @@ const DANGEROUS_NAMES: &[(&str, &str)] = &[
     ("resolve_name", "imports code"),
     ("apply", "call gadget"),
     ("breakpoint", "debugger"),
+    ("delattr", "attribute write gadget"),
+    ("vars", "namespace access gadget"),
+    ("globals", "namespace access gadget"),
+    ("locals", "namespace access gadget"),
+    ("input", "reads the terminal"),
+    ("help", "starts a pager"),
+    ("exit", "ends the process"),
+    ("quit", "ends the process"),
+    ("memoryview", "raw memory access"),
+    ("reload", "imports code"),
+    ("file", "file operations"),
 ];
 
 fn dangerous(m: &str, n: &str) -> Option<&'static str> {

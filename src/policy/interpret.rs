@@ -199,7 +199,7 @@ pub fn call(
                     Node::Dict(src) => {
                         let entries = src.entries.clone();
                         for (k, v) in entries {
-                            g.dict_set(d, k, v);
+                            g.dict_set(d, k, v)?;
                         }
                         Vec::new()
                     }
@@ -210,7 +210,7 @@ pub fn call(
                     else {
                         return Err(bad("OrderedDict", "items are not (key, value) pairs"));
                     };
-                    g.dict_set(d, k, v);
+                    g.dict_set(d, k, v)?;
                 }
             }
             return Ok(Some(d));
@@ -223,11 +223,13 @@ pub fn call(
                 }
                 Some(_) => return Ok(None),
             };
-            if a == Set {
-                Node::Set(items)
+            let s = g.add(if a == Set {
+                Node::Set(Vec::new())
             } else {
-                Node::FrozenSet(items)
-            }
+                Node::FrozenSet(Vec::new())
+            })?;
+            g.set_add(s, &items)?;
+            return Ok(Some(s));
         }
         ByteArray => match args {
             [] => Node::ByteArray(Box::new([])),
@@ -237,6 +239,18 @@ pub fn call(
             },
             [s, enc] => match encode(g, *s, *enc)? {
                 Some(b) => Node::ByteArray(b.into()),
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        },
+        BytesType => match args {
+            [] => Node::Bytes(Box::new([])),
+            [b] if matches!(g.get(*b), Node::Bytes(_) | Node::ByteArray(_)) => match g.get(*b) {
+                Node::Bytes(v) | Node::ByteArray(v) => Node::Bytes(v.clone()),
+                _ => unreachable!("matched above"),
+            },
+            [s, enc] => match encode(g, *s, *enc)? {
+                Some(b) => Node::Bytes(b.into()),
                 None => return Ok(None),
             },
             _ => return Ok(None),
