@@ -18,9 +18,11 @@ const LOADERS: &[&str] = &[
 ];
 
 pub fn scan(graph: &Graph, findings: &mut Findings, opts: &Options, nesting: usize) {
+    // One bytes value referenced by many calls (through the memo) is parsed once.
+    let mut seen = std::collections::HashSet::new();
     for id in 0..graph.len() as NodeId {
         match graph.get(id) {
-            Node::LoadFromBytes(b) => {
+            Node::LoadFromBytes(b) if seen.insert(*b) => {
                 if let Err(e) = legacy::load_from_bytes(graph, *b, findings, opts, nesting) {
                     findings.push(nested_error(
                         "torch.storage._load_from_bytes",
@@ -37,6 +39,9 @@ pub fn scan(graph: &Graph, findings: &mut Findings, opts: &Options, nesting: usi
                     continue;
                 }
                 for &arg in &o.args {
+                    if !seen.insert(arg) {
+                        continue;
+                    }
                     if let Node::Bytes(bytes) | Node::ByteArray(bytes) = graph.get(arg) {
                         scan_bytes(bytes, &dotted, findings, opts, nesting + 1);
                     }

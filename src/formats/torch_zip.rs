@@ -21,6 +21,11 @@ use std::sync::Arc;
 
 /// Small records (pickles, code, metadata) are read whole; they are never this large in practice.
 const MAX_SMALL_RECORD: u64 = 64 << 20;
+/// Total bytes the CRC check of small records may inflate, so that many members pointing at
+/// one compressed blob cannot multiply the work.
+const CRC_BUDGET: u64 = 256 << 20;
+/// Pickle-bearing members scanned for findings besides data.pkl.
+const MAX_SCANNED_MEMBERS: usize = 1024;
 
 pub fn analyze_zip<R: Read + Seek>(
     r: &mut R,
@@ -141,13 +146,16 @@ pub fn analyze_zip<R: Read + Seek>(
 fn check_small_crcs<R: Read + Seek>(zip: &mut ZipArchive, r: &mut R, root: &str) -> Result<()> {
     let data_prefix = format!("{root}/data/");
     let mut mismatches = Vec::new();
+    let mut budget = CRC_BUDGET;
     for (i, e) in zip.entries.iter().enumerate() {
         if e.is_directory()
             || e.name.starts_with(&data_prefix)
             || e.uncompressed_size > MAX_SMALL_RECORD
+            || e.uncompressed_size > budget
         {
             continue;
         }
+        budget -= e.uncompressed_size;
         let bytes = match zip.read_member(r, i, MAX_SMALL_RECORD) {
             Ok(b) => b,
             Err(_) => continue, // reported when (if) the member is actually used
@@ -223,9 +231,30 @@ fn scan_pickle_members<R: Read + Seek>(
     a: &mut Analysis,
     skip: Option<usize>,
 ) -> Result<()> {
+    let mut scanned = std::collections::HashSet::new();
+    if let Some(s) = skip {
+        scanned.insert(zip.entries[s].data_offset);
+    }
     for (i, e) in zip.entries.iter().enumerate() {
         if Some(i) == skip || e.is_directory() || e.uncompressed_size == 0 {
             continue;
+        }
+        // Members sharing their bytes are the same pickle: scan it once.
+        if !scanned.insert(e.data_offset) {
+            continue;
+        }
+        if scanned.len() > MAX_SCANNED_MEMBERS {
+            // Fail closed: what we did not read could be what another loader runs.
+            a.findings.push(Finding {
+                rule: Rule::ContainerAnomaly,
+                severity: Severity::High,
+                message: format!(
+                    "more than {MAX_SCANNED_MEMBERS} members to scan for pickles; the rest were not read"
+                ),
+                global: None,
+                location: Location::default(),
+            });
+            break;
         }
         let pickle_named = e.name.ends_with(".pkl") && !e.name.ends_with(".debug_pkl");
         let head = {
