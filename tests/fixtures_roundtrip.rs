@@ -126,16 +126,8 @@ fn report_names_format_hashes_and_tensors() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o.safetensors");
     let input = root.join("models/sd_sequential.pt");
-    let r = run(&[
-        "convert",
-        input.to_str().unwrap(),
-        out.to_str().unwrap(),
-        "--report",
-        "-",
-        "-q",
-    ]);
+    let (r, rep) = convert_with_report(&input, &out, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let rep: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(rep["format"], "torch-zip");
     assert_eq!(rep["verdict"], "clean");
     assert_eq!(rep["tensor_count"], 7);

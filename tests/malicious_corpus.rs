@@ -31,17 +31,8 @@ fn every_payload_is_refused_and_never_runs() {
             .join("malicious")
             .join(case["file"].as_str().unwrap());
         let out = tmp.path().join(format!("{name}.safetensors"));
-        let r = run(&[
-            "convert",
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "--report",
-            "-",
-            "-q",
-        ]);
+        let (r, rep) = convert_with_report(&input, &out, &[]);
         assert_eq!(r.code, 1, "{name}: refused; stderr: {}", r.stderr);
-        let rep: Value =
-            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{name}: report: {e}"));
         let worst = rep["findings"]
             .as_array()
             .unwrap()

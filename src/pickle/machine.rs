@@ -624,28 +624,14 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             op::REDUCE => {
                 let args = self.pop()?;
                 let callable = self.pop()?;
-                let Some(args) = self
-                    .graph
-                    .as_seq(args)
-                    .filter(|_| matches!(self.graph.get(args), Node::Tuple(_)))
-                    .map(<[NodeId]>::to_vec)
-                else {
-                    return Err(Error::malformed("REDUCE argument is not a tuple"));
-                };
+                let args = self.tuple_items(args, "REDUCE argument is not a tuple")?;
                 let r = self.call(callable, args, None, CallKind::Reduce)?;
                 self.push(r)?
             }
             op::NEWOBJ => {
                 let args = self.pop()?;
                 let cls = self.pop()?;
-                let Some(args) = self
-                    .graph
-                    .as_seq(args)
-                    .filter(|_| matches!(self.graph.get(args), Node::Tuple(_)))
-                    .map(<[NodeId]>::to_vec)
-                else {
-                    return Err(Error::malformed("NEWOBJ expected an arg tuple"));
-                };
+                let args = self.tuple_items(args, "NEWOBJ expected an arg tuple")?;
                 let r = self.call(cls, args, None, CallKind::NewObj)?;
                 self.push(r)?
             }
@@ -653,14 +639,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 let kwargs = self.pop()?;
                 let args = self.pop()?;
                 let cls = self.pop()?;
-                let Some(args) = self
-                    .graph
-                    .as_seq(args)
-                    .filter(|_| matches!(self.graph.get(args), Node::Tuple(_)))
-                    .map(<[NodeId]>::to_vec)
-                else {
-                    return Err(Error::malformed("NEWOBJ_EX args argument must be a tuple"));
-                };
+                let args = self.tuple_items(args, "NEWOBJ_EX args argument must be a tuple")?;
                 if !matches!(self.graph.get(kwargs), Node::Dict(_)) {
                     return Err(Error::malformed("NEWOBJ_EX kwargs argument must be a dict"));
                 }
@@ -788,6 +767,14 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             dict_items: Vec::new(),
             placeholder,
         })))
+    }
+
+    /// The items of an argument tuple (REDUCE/NEWOBJ need a real tuple, as in CPython).
+    fn tuple_items(&self, args: NodeId, what: &str) -> Result<Vec<NodeId>> {
+        match self.graph.get(args) {
+            Node::Tuple(items) => Ok(items.clone()),
+            _ => Err(Error::malformed(what.to_string())),
+        }
     }
 
     /// Legacy whole-module pickles persist classes as `('module', cls, source_file, source)`;

@@ -93,6 +93,11 @@ pub fn call(
                 .as_seq(args[2])
                 .ok_or_else(|| bad("_rebuild_from_type_v2", "args is not a tuple"))?
                 .to_vec();
+            // The inner function must be a tensor rebuilder itself, never another wrapper:
+            // that bounds the recursion whatever the pickle nests.
+            if allowed_of(g, args[0]) == Some(RebuildFromType) {
+                return Err(bad("_rebuild_from_type_v2", "nested _rebuild_from_type_v2"));
+            }
             return call(g, args[0], &inner, None, CallKind::Reduce);
         }
         RebuildQTensor

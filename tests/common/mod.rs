@@ -191,3 +191,23 @@ pub fn torch_zip(data_pkl: &[u8], storage: &[u8]) -> Vec<u8> {
         .stored("archive/data/0", storage);
     z.finish()
 }
+
+/// `modelguard convert INPUT OUTPUT --report - -q EXTRA...`: the run and its JSON report.
+pub fn convert_with_report(
+    input: &Path,
+    output: &Path,
+    extra: &[&str],
+) -> (Run, serde_json::Value) {
+    let mut args = vec![
+        "convert",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--report",
+        "-",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let r = run(&args);
+    let report = serde_json::from_str(&r.stdout).unwrap_or(serde_json::Value::Null);
+    (r, report)
+}
