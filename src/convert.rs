@@ -175,3 +175,89 @@ pub fn write<W: Write>(plan: &Plan, input: &mut dyn ReadAt, sink: W) -> Result<W
 pub fn format_name(f: Format) -> &'static str {
     f.as_str()
 }
+
+/// What went wrong, as the host needs it to choose an exit code and a message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutcomeError {
+    /// `malformed`, `limit`, `unsupported`, `unknown-format`, `io`, `sandbox`, `crash`.
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<&Error> for OutcomeError {
+    fn from(e: &Error) -> Self {
+        let kind = match e {
+            Error::Malformed { .. } => "malformed",
+            Error::Limit { .. } => "limit",
+            Error::Unsupported { .. } => "unsupported",
+            Error::UnknownFormat(_) => "unknown-format",
+            Error::Io(_) => "io",
+        };
+        OutcomeError {
+            kind: kind.into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Everything one conversion produced, serialisable so that a jailed worker can hand it to the
+/// host (which trusts none of it without checking the output against it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    pub format: String,
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<String>,
+    pub error: Option<OutcomeError>,
+    /// Findings reached `fail_on`: nothing was written.
+    pub refused: bool,
+    /// The tensor table of the written file (in plan order).
+    pub tensors: Vec<TensorEntry>,
+    /// `__metadata__` of the written file.
+    pub metadata: BTreeMap<String, String>,
+    /// Whether a complete safetensors file was written to the sink.
+    pub written: bool,
+}
+
+/// The whole conversion of one input: analyse, decide, plan, and stream into `sink`.
+pub fn run<R: Read + Seek, W: Write>(
+    input: &mut R,
+    len: u64,
+    opts: &ConvertOptions,
+    sink: W,
+) -> Outcome {
+    let analysis = analyze(input, len, opts);
+    let mut out = Outcome {
+        format: analysis.format.as_str().into(),
+        warnings: analysis.warnings,
+        findings: analysis.findings.into_vec(),
+        ..Default::default()
+    };
+    out.refused = refused(&out.findings, opts.fail_on);
+    if let Some(e) = &analysis.error {
+        out.error = Some(e.into());
+    }
+    if out.refused || out.error.is_some() {
+        return out;
+    }
+    let plan = match plan(
+        analysis.tensors,
+        opts.dedup,
+        opts.format.limits.max_output_bytes,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            out.error = Some((&e).into());
+            return out;
+        }
+    };
+    out.tensors = plan.entries();
+    out.metadata = plan.metadata.clone();
+    match write(&plan, &mut crate::tensors::gather::SeekReader(input), sink) {
+        Ok(mut w) => match w.flush() {
+            Ok(()) => out.written = true,
+            Err(e) => out.error = Some((&Error::Io(e)).into()),
+        },
+        Err(e) => out.error = Some((&e).into()),
+    }
+    out
+}

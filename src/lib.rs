@@ -17,3 +17,5 @@ pub use limits::Limits;
 #[cfg(feature = "host")]
 pub mod cli;
 pub mod convert;
+#[cfg(all(feature = "host", target_os = "linux"))]
+pub mod jail;

@@ -2,6 +2,14 @@ use clap::Parser;
 use modelguard::cli::{run, Cli};
 
 fn main() {
+    // The jailed worker is this binary re-executed; it takes no flags a user would type.
+    #[cfg(target_os = "linux")]
+    {
+        let mut args = std::env::args();
+        if args.nth(1).as_deref() == Some("__worker") {
+            modelguard::jail::worker::main(&args.next().unwrap_or_default());
+        }
+    }
     let cli = Cli::parse();
     std::process::exit(run(cli));
 }

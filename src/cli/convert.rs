@@ -2,17 +2,14 @@
 //! Output goes to a temporary file beside the destination and is renamed into place only after
 //! it was written completely and re-validated; nothing is left behind on failure.
 
-use super::report::{hex, sha256_file, FileReport, HashingWriter, Report};
+use super::report::{sha256_file, FileReport, Report};
 use super::{folder, ConvertArgs};
 use crate::convert::{self, ConvertOptions, EXIT_ERROR, EXIT_OK, EXIT_REFUSED};
 use crate::error::Error;
 use crate::formats::Options;
 use crate::output::{validate_header, Strictness};
 use crate::policy::findings::Finding;
-use crate::tensors::gather::SeekReader;
-use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &ConvertArgs) -> i32 {
@@ -33,10 +30,20 @@ pub fn run(args: &ConvertArgs) -> i32 {
         fsync: args.fsync,
     };
     let hashes = args.report.is_some();
+    let sandbox = match args.sandbox.as_str() {
+        "none" => {
+            eprintln!("modelguard: warning: --sandbox none parses untrusted bytes in this process (debugging only)");
+            Sandbox::None
+        }
+        _ => Sandbox::Native(crate::jail::JailOptions {
+            timeout: args.timeout.map(std::time::Duration::from_secs),
+            require_full_jail: args.require_full_jail,
+        }),
+    };
     let (report, code) = if args.input.is_dir() {
-        folder::convert_folder(&args.input, &args.output, &opts, hashes)
+        folder::convert_folder(&args.input, &args.output, &opts, &sandbox, hashes)
     } else {
-        let (r, code) = convert_file(&args.input, &args.output, &opts, hashes);
+        let (r, code) = convert_file(&args.input, &args.output, &opts, &sandbox, hashes);
         (Report::new(r, code, Vec::new()), code)
     };
     if !args.quiet {
@@ -105,12 +112,13 @@ pub fn convert_file(
     input: &Path,
     output: &Path,
     opts: &ConvertOptions,
+    sandbox: &Sandbox,
     hashes: bool,
 ) -> (FileReport, i32) {
     // The input hash runs on the second core while the conversion runs on the first.
     std::thread::scope(|scope| {
         let input_hash = hashes.then(|| scope.spawn(|| sha256_file(input).ok()));
-        let (mut report, code) = convert_file_inner(input, output, opts, hashes);
+        let (mut report, code) = convert_file_inner(input, output, opts, sandbox, hashes);
         if let Some(h) = input_hash {
             report.input_sha256 = h.join().ok().flatten();
         }
@@ -122,6 +130,7 @@ fn convert_file_inner(
     input: &Path,
     output: &Path,
     opts: &ConvertOptions,
+    sandbox: &Sandbox,
     hashes: bool,
 ) -> (FileReport, i32) {
     let mut report = FileReport {
@@ -129,72 +138,98 @@ fn convert_file_inner(
         format: "unknown".into(),
         ..Default::default()
     };
-    let fail = |mut report: FileReport, e: Error, findings: Vec<Finding>| {
-        report.error = Some(e.to_string());
+    let fail = |mut report: FileReport, e: String, findings: Vec<Finding>| {
+        report.error = Some(e);
         let refused = convert::refused(&findings, opts.fail_on);
         report.verdict = Some(convert::verdict(&findings, true));
         report.findings = findings;
         (report, if refused { EXIT_REFUSED } else { EXIT_ERROR })
     };
-    let mut file = match open_input(input) {
+    let (file, len) = match open_input(input) {
         Ok(f) => f,
-        Err(e) => return fail(report, e, Vec::new()),
+        Err(e) => return fail(report, e.to_string(), Vec::new()),
     };
-    let len = match file.metadata() {
-        Ok(m) => m.len(),
-        Err(e) => return fail(report, e.into(), Vec::new()),
-    };
-    let analysis = convert::analyze(&mut file, len, opts);
-    report.format = analysis.format.as_str().into();
-    report.warnings = analysis.warnings;
-    let findings = analysis.findings.into_vec();
-    if convert::refused(&findings, opts.fail_on) {
-        report.verdict = Some(convert::verdict(&findings, analysis.error.is_some()));
-        report.error = analysis.error.map(|e| e.to_string());
-        report.findings = findings;
-        return (report, EXIT_REFUSED);
-    }
-    if let Some(e) = analysis.error {
-        return fail(report, e, findings);
-    }
-    let plan = match convert::plan(
-        analysis.tensors,
-        opts.dedup,
-        opts.format.limits.max_output_bytes,
-    ) {
-        Ok(p) => p,
-        Err(e) => return fail(report, e, findings),
-    };
-    report.tensor_count = plan.tensors.len();
-    report.total_bytes = plan.total_bytes();
-    report.tensors = plan.entries();
-    match write_atomically(output, opts.fsync, |sink| {
-        let mut w = HashingWriter {
-            inner: sink,
-            hasher: hashes.then(Sha256::new),
-        };
-        w = convert::write(&plan, &mut SeekReader(&mut file), w)?;
-        w.flush()?;
-        Ok(w.hasher.map(|h| hex(&h.finalize())))
-    }) {
-        Ok(sha) => {
-            report.output = Some(output.display().to_string());
-            report.output_sha256 = sha;
-            report.verdict = Some(convert::verdict(&findings, false));
-            report.findings = findings;
-            (report, EXIT_OK)
+    let result = write_atomically(output, opts.fsync, hashes, |tmp| {
+        let (outcome, layers) = parse_untrusted(&file, len, tmp, opts, sandbox);
+        report.sandbox = layers;
+        report.format = outcome.format.clone();
+        report.warnings = outcome.warnings.clone();
+        if outcome.refused || outcome.error.is_some() || !outcome.written {
+            return Ok(Err(outcome));
         }
-        Err(e) => fail(report, e, findings),
+        Ok(Ok(outcome))
+    });
+    let (outcome, sha) = match result {
+        Ok((Ok(outcome), sha)) => (outcome, sha),
+        Ok((Err(outcome), _)) => {
+            if outcome.refused {
+                report.verdict = Some(convert::verdict(&outcome.findings, outcome.error.is_some()));
+                report.error = outcome.error.map(|e| e.message);
+                report.findings = outcome.findings;
+                return (report, EXIT_REFUSED);
+            }
+            let msg = outcome
+                .error
+                .map(|e| e.message)
+                .unwrap_or_else(|| "no output was written".into());
+            return fail(report, msg, outcome.findings);
+        }
+        Err(e) => return fail(report, e.to_string(), Vec::new()),
+    };
+    report.tensor_count = outcome.tensors.len();
+    report.total_bytes = outcome.tensors.iter().map(|t| t.nbytes).sum();
+    report.tensors = outcome.tensors;
+    report.output = Some(output.display().to_string());
+    report.output_sha256 = sha;
+    report.verdict = Some(convert::verdict(&outcome.findings, false));
+    report.findings = outcome.findings;
+    (report, EXIT_OK)
+}
+
+/// Where untrusted bytes are parsed.
+#[derive(Debug, Clone)]
+pub enum Sandbox {
+    /// The jailed worker (Linux).
+    #[cfg(target_os = "linux")]
+    Native(crate::jail::JailOptions),
+    /// In-process, for debugging.
+    None,
+}
+
+/// Parse the input into `tmp`, jailed or not. The caller validates `tmp` against the outcome.
+fn parse_untrusted(
+    input: &File,
+    len: u64,
+    tmp: &mut File,
+    opts: &ConvertOptions,
+    sandbox: &Sandbox,
+) -> (crate::convert::Outcome, Option<crate::jail::Layers>) {
+    match sandbox {
+        #[cfg(target_os = "linux")]
+        Sandbox::Native(jail) => crate::jail::convert(input, len, tmp, opts, jail),
+        Sandbox::None => {
+            let mut reader = input;
+            (convert::run(&mut reader, len, opts, &mut *tmp), None)
+        }
     }
 }
 
-fn open_input(path: &Path) -> Result<File, Error> {
-    let f = File::open(path).map_err(|e| {
+/// Open the input the way the jail design asks: the path resolved once, then opened read-only
+/// without following a (swapped-in) symlink, and checked to be a regular file.
+fn open_input(path: &Path) -> Result<(File, u64), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let with_path = |e: std::io::Error| {
         Error::Io(std::io::Error::new(
             e.kind(),
             format!("{}: {e}", path.display()),
         ))
-    })?;
+    };
+    let real = fs::canonicalize(path).map_err(with_path)?;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(&real)
+        .map_err(with_path)?;
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(Error::UnknownFormat(format!(
@@ -202,16 +237,19 @@ fn open_input(path: &Path) -> Result<File, Error> {
             path.display()
         )));
     }
-    Ok(f)
+    Ok((f, meta.len()))
 }
 
-/// Write through `fill` into a temp file beside `output`, re-validate it, then rename it into
-/// place with mode 0644. On any failure the temp file is removed and `output` is untouched.
-pub fn write_atomically<T>(
+/// Fill a temp file beside `output` through `fill`; when it returns `Ok(Ok(outcome))`, treat
+/// the file as untrusted: validate its header strictly, check it against the outcome's tensor
+/// table, hash it, and only then rename it into place with mode 0644. In every other case the
+/// temp file is removed and `output` is untouched.
+pub fn write_atomically<E>(
     output: &Path,
     fsync: bool,
-    fill: impl FnOnce(&mut File) -> crate::Result<T>,
-) -> crate::Result<T> {
+    hashes: bool,
+    fill: impl FnOnce(&mut File) -> crate::Result<Result<crate::convert::Outcome, E>>,
+) -> crate::Result<(Result<crate::convert::Outcome, E>, Option<String>)> {
     let dir = parent_dir(output);
     let name = output
         .file_name()
@@ -221,18 +259,53 @@ pub fn write_atomically<T>(
         .prefix(&format!(".{name}."))
         .suffix(".modelguard-tmp")
         .tempfile_in(&dir)?;
-    let value = fill(tmp.as_file_mut())?;
+    let outcome = match fill(tmp.as_file_mut())? {
+        Ok(o) => o,
+        Err(e) => return Ok((Err(e), None)),
+    };
     let file = tmp.as_file_mut();
     if fsync {
         file.sync_all()?;
     }
-    let len = file.metadata()?.len();
-    let mut reader = File::open(tmp.path())?;
-    validate_header(&mut reader, len, Strictness::Canonical)
-        .map_err(|e| Error::malformed(format!("our own output failed validation: {e}")))?;
+    let sha = verify_output(tmp.path(), &outcome, hashes)?;
     set_mode_0644(tmp.path())?;
     tmp.persist(output).map_err(|e| Error::Io(e.error))?;
-    Ok(value)
+    Ok((Ok(outcome), sha))
+}
+
+/// The host's check of what the parser wrote: strict header validation, the header must list
+/// exactly the tensors (names, dtypes, shapes) and metadata the outcome reports, and the file
+/// length must be exact. Returns the file's sha256.
+fn verify_output(
+    path: &Path,
+    outcome: &crate::convert::Outcome,
+    hashes: bool,
+) -> crate::Result<Option<String>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let header = validate_header(&mut f, len, Strictness::Canonical)
+        .map_err(|e| Error::malformed(format!("the converted file failed validation: {e}")))?;
+    let mut got: Vec<(String, String, Vec<u64>)> = header
+        .tensors
+        .iter()
+        .map(|(n, d, s, _)| (n.clone(), d.as_str().to_string(), s.clone()))
+        .collect();
+    let mut want: Vec<(String, String, Vec<u64>)> = outcome
+        .tensors
+        .iter()
+        .map(|t| (t.name.clone(), t.dtype.clone(), t.shape.clone()))
+        .collect();
+    got.sort();
+    want.sort();
+    if got != want || header.metadata != outcome.metadata {
+        return Err(Error::malformed(
+            "the converted file does not hold what the parser reported; refusing it",
+        ));
+    }
+    if !hashes {
+        return Ok(None);
+    }
+    sha256_file(path).map(Some).map_err(Error::Io)
 }
 
 pub fn parent_dir(p: &Path) -> PathBuf {

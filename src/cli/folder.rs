@@ -3,7 +3,7 @@
 //! `model.safetensors`, or `model-0000X-of-0000N.safetensors` + `model.safetensors.index.json`.
 //! It is built in a temporary folder beside the destination and renamed into place at the end.
 
-use super::convert::{convert_file, parent_dir};
+use super::convert::{convert_file, parent_dir, Sandbox};
 use super::report::{FileReport, Report};
 use crate::convert::{ConvertOptions, EXIT_ERROR, EXIT_OK, EXIT_REFUSED};
 use serde_json::{Map, Value};
@@ -44,6 +44,7 @@ pub fn convert_folder(
     input: &Path,
     output: &Path,
     opts: &ConvertOptions,
+    sandbox: &Sandbox,
     hashes: bool,
 ) -> (Report, i32) {
     let index_path = input.join(INDEX);
@@ -94,6 +95,7 @@ pub fn convert_folder(
             &input.join(shard),
             &tmp.path().join(&out_name),
             opts,
+            sandbox,
             hashes,
         );
         code = code.max(c);

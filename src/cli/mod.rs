@@ -1,6 +1,7 @@
 //! The `modelguard` command line (host side): argument parsing, files, reports, exit codes.
 
 pub mod convert;
+pub mod doctor;
 pub mod folder;
 pub mod report;
 
@@ -24,6 +25,8 @@ pub enum Command {
     /// Convert a checkpoint (torch zip/legacy/TAR/TorchScript, pickle, npy/npz, joblib, or a
     /// Hugging Face folder) to safetensors. Exit 0 converted, 1 refused (findings), 2 error.
     Convert(ConvertArgs),
+    /// Print which isolation layers this machine enforces for the jailed worker.
+    Doctor,
 }
 
 #[derive(clap::Args, Debug)]
@@ -50,6 +53,16 @@ pub struct ConvertArgs {
     /// Raise or lower a resource limit, e.g. `--limit max_graph_bytes=1073741824` (repeatable).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
+    /// Where untrusted bytes are parsed: `native` (jailed worker, the default) or `none`
+    /// (in-process, for debugging only).
+    #[arg(long, default_value = "native", value_parser = ["native", "none"])]
+    pub sandbox: String,
+    /// Refuse to run unless namespaces, rlimits, Landlock and seccomp are all enforced.
+    #[arg(long)]
+    pub require_full_jail: bool,
+    /// Wall-clock limit for one file's worker, in seconds (default: from the input size).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -69,5 +82,6 @@ fn parse_fail_on(s: &str) -> Result<FailOn, String> {
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Convert(args) => convert::run(&args),
+        Command::Doctor => doctor::run(),
     }
 }

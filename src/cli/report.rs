@@ -25,6 +25,9 @@ pub struct FileReport {
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
     pub tensors: Vec<TensorEntry>,
+    /// The isolation layers the parsing ran under (absent with `--sandbox none`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::jail::Layers>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -96,6 +96,9 @@ pub enum Rule {
     /// TorchScript code present (`code/` members): runs if loaded with torch.jit.load.
     #[serde(rename = "MG017")]
     TorchScriptCode,
+    /// Parsing the file made the jailed worker break its seccomp policy (SIGSYS).
+    #[serde(rename = "MG018")]
+    SandboxViolation,
 }
 
 impl Rule {
@@ -118,6 +121,7 @@ impl Rule {
             Rule::ModulePickle => "MG015",
             Rule::ExtensionMismatch => "MG016",
             Rule::TorchScriptCode => "MG017",
+            Rule::SandboxViolation => "MG018",
         }
     }
 }

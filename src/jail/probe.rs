@@ -1,0 +1,91 @@
+//! Test-only attacks run inside a locked-down worker (feature `jail-probe`, never in release
+//! builds users run). Each returns what happened if the process survives it; most are meant
+//! to kill the worker with SIGSYS, which the test then sees from outside.
+
+use std::io::Write;
+
+pub fn attack(name: &str) -> String {
+    match name {
+        "none" => "ok".into(),
+        "idle" => {
+            // Stay alive (clock only) so the test can inspect /proc/<pid> from outside.
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_secs(3) {
+                std::hint::spin_loop();
+            }
+            "idle done".into()
+        }
+        "open-passwd" => format!("{:?}", std::fs::File::open("/etc/passwd").map(|_| ())),
+        "create-tmp" => format!(
+            "{:?}",
+            std::fs::File::create("/tmp/modelguard-jail-escape").map(|_| ())
+        ),
+        p if p.starts_with("connect-loopback:") => {
+            let port = &p["connect-loopback:".len()..];
+            format!(
+                "{:?}",
+                std::net::TcpStream::connect(format!("127.0.0.1:{port}")).map(|_| ())
+            )
+        }
+        "socket-unix" => format!(
+            "{:?}",
+            nix::sys::socket::socket(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                nix::sys::socket::SockFlag::empty(),
+                None
+            )
+            .map(|_| ())
+        ),
+        "exec-shell" => format!(
+            "{:?}",
+            std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg("true")
+                .status()
+        ),
+        // SAFETY: fork in a single-threaded process; the child only exits.
+        "fork" => match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => std::process::exit(0),
+            other => format!("{:?}", other.map(|_| ())),
+        },
+        "ptrace" => format!("{:?}", nix::sys::ptrace::attach(nix::unistd::getppid())),
+        "kill-parent" => format!(
+            "{:?}",
+            nix::sys::signal::kill(nix::unistd::getppid(), nix::sys::signal::Signal::SIGTERM)
+        ),
+        "mmap-exec" => {
+            use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+            // SAFETY: an anonymous mapping nobody else refers to.
+            let r = unsafe {
+                mmap_anonymous(
+                    None,
+                    std::num::NonZeroUsize::new(4096).expect("non-zero"),
+                    ProtFlags::PROT_READ | ProtFlags::PROT_EXEC,
+                    MapFlags::MAP_PRIVATE,
+                )
+            };
+            format!("{:?}", r.map(|_| ()))
+        }
+        "write-other-fd" => {
+            // SAFETY: fd 5 was never handed over; writing through it is the attack.
+            let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(5) };
+            format!("{:?}", f.write_all(b"x"))
+        }
+        "unshare" => format!(
+            "{:?}",
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        ),
+        "alloc" => {
+            let mut v: Vec<u8> = Vec::new();
+            match v.try_reserve_exact(16 << 30) {
+                Ok(()) => "allocated 16 GiB".into(),
+                Err(e) => format!("Err({e})"),
+            }
+        }
+        "spin" => loop {
+            std::hint::spin_loop();
+        },
+        other => format!("unknown probe {other}"),
+    }
+}

@@ -1,0 +1,122 @@
+//! The worker: the re-executed binary that parses one untrusted file. It gets exactly three
+//! fds (0 input, 1 output, 2 report), locks itself down, then runs the engine and writes its
+//! report as one JSON document to fd 2.
+
+use super::layers::Layers;
+use super::lockdown::{lock_down, Budget};
+use crate::convert::{self, ConvertOptions, Outcome, OutcomeError};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+
+/// Everything the host tells the worker (no paths: only sizes and options).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WorkerArgs {
+    pub input_len: u64,
+    pub budget: Budget,
+    pub fail_on: Option<crate::policy::findings::Severity>,
+    pub dedup: bool,
+    pub skip_unsupported: bool,
+    pub limits: crate::Limits,
+    /// Test-only attack to try after lock-down (feature `jail-probe`).
+    #[serde(default)]
+    pub probe: Option<String>,
+}
+
+/// What the worker hands back on fd 2.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct WorkerReport {
+    pub layers: Layers,
+    pub outcome: Outcome,
+    /// Set when lock-down failed: nothing was parsed.
+    pub lockdown_error: Option<String>,
+    /// Result of a test probe.
+    #[serde(default)]
+    pub probe: Option<String>,
+}
+
+/// Entry point of `modelguard __worker ARGS_JSON`; never returns.
+pub fn main(args_json: &str) -> ! {
+    // A panic must not print into the report pipe; it becomes an error report instead.
+    std::panic::set_hook(Box::new(|_| {}));
+    // SAFETY: the host spawned us with fd 0 = input (read-only), fd 1 = output file, fd 2 =
+    // report pipe; nothing else in this process owns them, so these are their only owners.
+    let (input, output, report) = unsafe {
+        (
+            File::from_raw_fd(0),
+            File::from_raw_fd(1),
+            File::from_raw_fd(2),
+        )
+    };
+    let args: WorkerArgs = match serde_json::from_str(args_json) {
+        Ok(a) => a,
+        Err(e) => finish(
+            report,
+            WorkerReport {
+                lockdown_error: Some(format!("bad worker arguments: {e}")),
+                ..Default::default()
+            },
+            2,
+        ),
+    };
+    let layers = match lock_down(&args.budget) {
+        Ok(l) => l,
+        Err(e) => finish(
+            report,
+            WorkerReport {
+                lockdown_error: Some(format!("lock-down step `{}` failed: {}", e.step, e.message)),
+                ..Default::default()
+            },
+            2,
+        ),
+    };
+    // From here on only the seccomp allowlist's syscalls are possible.
+    #[cfg(feature = "jail-probe")]
+    if let Some(p) = &args.probe {
+        let result = super::probe::attack(p);
+        finish(
+            report,
+            WorkerReport {
+                layers,
+                probe: Some(result),
+                ..Default::default()
+            },
+            0,
+        );
+    }
+    let opts = ConvertOptions {
+        format: crate::formats::Options {
+            limits: args.limits.clone(),
+            skip_unsupported: args.skip_unsupported,
+        },
+        fail_on: args.fail_on,
+        dedup: args.dedup,
+        fsync: false,
+    };
+    let mut input = input;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        convert::run(&mut input, args.input_len, &opts, output)
+    }))
+    .unwrap_or_else(|_| Outcome {
+        error: Some(OutcomeError {
+            kind: "crash".into(),
+            message: "the parser panicked".into(),
+        }),
+        ..Default::default()
+    });
+    finish(
+        report,
+        WorkerReport {
+            layers,
+            outcome,
+            ..Default::default()
+        },
+        0,
+    )
+}
+
+fn finish(mut report: File, r: WorkerReport, code: i32) -> ! {
+    let text = serde_json::to_string(&r).unwrap_or_else(|_| "{}".into());
+    let _ = report.write_all(text.as_bytes());
+    std::process::exit(code)
+}
