@@ -9,12 +9,12 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (deny warnings)"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-echo "== cargo test (release: the hostile-input tests build 1 GiB bombs)"
+echo "== cargo test (release: the hostile-input tests build 1 GiB bombs; jail-probe adds the in-jail attack tests)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --release --workspace 2>&1 | tee "$log"
+cargo test --release --workspace --features jail-probe 2>&1 | tee "$log"
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
 

@@ -275,3 +275,58 @@ pub fn classify(raw: RawRun, timeout: Duration, require_full: bool) -> (Outcome,
     }
     (report.outcome, Some(report.layers))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn raw(status: i32, report: &str) -> RawRun {
+        RawRun {
+            status: std::process::ExitStatus::from_raw(status),
+            report: report.as_bytes().to_vec(),
+            timed_out: false,
+            pid: 1,
+        }
+    }
+
+    #[test]
+    fn sigsys_is_a_critical_finding_and_a_refusal() {
+        let (o, _) = classify(raw(nix::libc::SIGSYS, ""), Duration::from_secs(1), false);
+        assert!(o.refused);
+        assert_eq!(o.findings[0].rule, Rule::SandboxViolation);
+        assert_eq!(o.findings[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn resource_limits_are_errors_naming_the_limit() {
+        let cases = [
+            (nix::libc::SIGXCPU, "", "RLIMIT_CPU"),
+            (nix::libc::SIGXFSZ, "", "RLIMIT_FSIZE"),
+            (
+                nix::libc::SIGSYS,
+                "memory allocation of 123 bytes failed",
+                "RLIMIT_AS",
+            ),
+        ];
+        for (sig, text, limit) in cases {
+            let (o, _) = classify(raw(sig, text), Duration::from_secs(1), false);
+            let e = o.error.unwrap();
+            assert_eq!(e.kind, "limit");
+            assert!(e.message.contains(limit), "{}", e.message);
+            assert!(!o.refused);
+        }
+        let mut r = raw(0, "");
+        r.timed_out = true;
+        let (o, _) = classify(r, Duration::from_secs(7), false);
+        assert!(o.error.unwrap().message.contains("7 s"));
+    }
+
+    #[test]
+    fn a_report_without_seccomp_is_refused() {
+        let report = WorkerReport::default();
+        let text = serde_json::to_string(&report).unwrap();
+        let (o, _) = classify(raw(0, &text), Duration::from_secs(1), false);
+        assert_eq!(o.error.unwrap().kind, "sandbox");
+    }
+}
