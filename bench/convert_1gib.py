@@ -70,9 +70,11 @@ def main():
         ("cp", ["cp", src, out + ".bin"]),
         # modelguard fsyncs its output before renaming it into place; this is the like-for-like floor.
         ("cp + sync", ["sh", "-c", 'cp "$0" "$1" && sync "$1"', src, out + ".bin"]),
-        ("modelguard convert", [args.bin, "convert", src, out + ".safetensors", "-q"]),
+        ("modelguard convert --sandbox none", [args.bin, "convert", src, out + ".safetensors", "-q",
+                                               "--sandbox", "none"]),
+        ("modelguard convert (jailed)", [args.bin, "convert", src, out + ".safetensors", "-q"]),
         ("modelguard convert --fsync", [args.bin, "convert", src, out + ".safetensors", "-q", "--fsync"]),
-        ("modelguard convert --report", [args.bin, "convert", src, out + ".safetensors", "-q",
+        ("modelguard convert (jailed) --report", [args.bin, "convert", src, out + ".safetensors", "-q",
                                          "--report", out + ".json"]),
     ]
     if has_torch:

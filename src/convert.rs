@@ -147,8 +147,22 @@ pub fn plan(tensors: Vec<(String, TensorSpec)>, dedup: bool, max_output: u64) ->
     Ok(Plan { tensors, metadata })
 }
 
+/// Copies `len` bytes at `offset` of the input straight into the sink, outside user space
+/// (the host and the worker pass `copy_file_range`; the engine itself has no OS calls).
+pub type DirectCopy<'a, W> = &'a mut dyn FnMut(&mut W, u64, u64) -> Result<()>;
+
 /// Stream the planned tensors as a safetensors file into `sink`.
 pub fn write<W: Write>(plan: &Plan, input: &mut dyn ReadAt, sink: W) -> Result<W> {
+    write_with(plan, input, sink, None)
+}
+
+/// [`write`], with contiguous little-endian storage ranges copied by `direct` when given.
+pub fn write_with<W: Write>(
+    plan: &Plan,
+    input: &mut dyn ReadAt,
+    sink: W,
+    mut direct: Option<DirectCopy<'_, W>>,
+) -> Result<W> {
     let out: Vec<OutTensor> = plan
         .tensors
         .iter()
@@ -164,6 +178,10 @@ pub fn write<W: Write>(plan: &Plan, input: &mut dyn ReadAt, sink: W) -> Result<W
     let order: Vec<String> = writer.order().iter().map(|(t, _)| t.name.clone()).collect();
     for name in order {
         let spec = by_name[name.as_str()];
+        if let (Some(copy), Some(offset)) = (direct.as_mut(), spec.direct_range()) {
+            writer.write_direct(spec.nbytes(), |sink| copy(sink, offset, spec.nbytes()))?;
+            continue;
+        }
         gather(spec, input, MAX_GATHER_SPAN, &mut |chunk| {
             writer.write_data(chunk)
         })?;
@@ -224,6 +242,7 @@ pub fn run<R: Read + Seek, W: Write>(
     len: u64,
     opts: &ConvertOptions,
     sink: W,
+    direct: Option<DirectCopy<'_, W>>,
 ) -> Outcome {
     let analysis = analyze(input, len, opts);
     let mut out = Outcome {
@@ -252,7 +271,12 @@ pub fn run<R: Read + Seek, W: Write>(
     };
     out.tensors = plan.entries();
     out.metadata = plan.metadata.clone();
-    match write(&plan, &mut crate::tensors::gather::SeekReader(input), sink) {
+    match write_with(
+        &plan,
+        &mut crate::tensors::gather::SeekReader(input),
+        sink,
+        direct,
+    ) {
         Ok(mut w) => match w.flush() {
             Ok(()) => out.written = true,
             Err(e) => out.error = Some((&Error::Io(e)).into()),

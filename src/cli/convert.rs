@@ -11,6 +11,7 @@ use crate::output::{validate_header, Strictness};
 use crate::policy::findings::Finding;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn run(args: &ConvertArgs) -> i32 {
     let mut limits = crate::Limits::default();
@@ -208,8 +209,16 @@ fn parse_untrusted(
         #[cfg(target_os = "linux")]
         Sandbox::Native(jail) => crate::jail::convert(input, len, tmp, opts, jail),
         Sandbox::None => {
+            use std::os::fd::AsFd;
             let mut reader = input;
-            (convert::run(&mut reader, len, opts, &mut *tmp), None)
+            let fd = input.as_fd();
+            let mut direct = |out: &mut &mut File, offset: u64, len: u64| {
+                crate::jail::copy::copy_range(fd, &**out, offset, len)
+            };
+            (
+                convert::run(&mut reader, len, opts, &mut *tmp, Some(&mut direct)),
+                None,
+            )
         }
     }
 }
@@ -259,7 +268,18 @@ pub fn write_atomically<E>(
         .prefix(&format!(".{name}."))
         .suffix(".modelguard-tmp")
         .tempfile_in(&dir)?;
-    let outcome = match fill(tmp.as_file_mut())? {
+    // The parser's output is append-only (no seek, pwrite or shared mapping in the jail), so it
+    // is hashed while it is being written, on another core, instead of in a second pass.
+    let done = AtomicBool::new(false);
+    let path = tmp.path().to_path_buf();
+    let (filled, sha) = std::thread::scope(|scope| {
+        let hasher = hashes.then(|| scope.spawn(|| tail_hash(&path, &done)));
+        let filled = fill(tmp.as_file_mut());
+        done.store(true, Ordering::Release);
+        let sha = hasher.and_then(|h| h.join().ok()).and_then(Result::ok);
+        (filled, sha)
+    });
+    let outcome = match filled? {
         Ok(o) => o,
         Err(e) => return Ok((Err(e), None)),
     };
@@ -267,7 +287,7 @@ pub fn write_atomically<E>(
     if fsync {
         file.sync_all()?;
     }
-    let sha = verify_output(tmp.path(), &outcome, hashes)?;
+    verify_output(tmp.path(), &outcome)?;
     set_mode_0644(tmp.path())?;
     tmp.persist(output).map_err(|e| Error::Io(e.error))?;
     Ok((Ok(outcome), sha))
@@ -276,11 +296,7 @@ pub fn write_atomically<E>(
 /// The host's check of what the parser wrote: strict header validation, the header must list
 /// exactly the tensors (names, dtypes, shapes) and metadata the outcome reports, and the file
 /// length must be exact. Returns the file's sha256.
-fn verify_output(
-    path: &Path,
-    outcome: &crate::convert::Outcome,
-    hashes: bool,
-) -> crate::Result<Option<String>> {
+fn verify_output(path: &Path, outcome: &crate::convert::Outcome) -> crate::Result<()> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
     let header = validate_header(&mut f, len, Strictness::Canonical)
@@ -302,10 +318,30 @@ fn verify_output(
             "the converted file does not hold what the parser reported; refusing it",
         ));
     }
-    if !hashes {
-        return Ok(None);
+    Ok(())
+}
+
+/// sha256 of a file that another process is appending to, until `done` says the writer ended.
+fn tail_hash(path: &Path, done: &AtomicBool) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let n = f.read(&mut buf)?;
+        if n > 0 {
+            h.update(&buf[..n]);
+            continue;
+        }
+        if finished {
+            // Everything written before `done` was set has been read: EOF after it is final.
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
-    sha256_file(path).map(Some).map_err(Error::Io)
+    Ok(super::report::hex(&h.finalize()))
 }
 
 pub fn parent_dir(p: &Path) -> PathBuf {

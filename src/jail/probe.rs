@@ -72,14 +72,27 @@ pub fn attack(name: &str) -> String {
             let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(5) };
             format!("{:?}", f.write_all(b"x"))
         }
+        "seek-output" => {
+            use std::io::Seek;
+            // SAFETY: fd 1 is the output; rewinding it is the attack (the output is append-only).
+            let mut f = std::mem::ManuallyDrop::new(unsafe {
+                <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(1)
+            });
+            format!("{:?}", f.seek(std::io::SeekFrom::Start(0)))
+        }
         "unshare" => format!(
             "{:?}",
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         ),
         "alloc" => {
             let mut v: Vec<u8> = Vec::new();
-            match v.try_reserve_exact(16 << 30) {
-                Ok(()) => "allocated 16 GiB".into(),
+            // black_box: the optimiser may otherwise drop an allocation nobody uses.
+            match std::hint::black_box(&mut v).try_reserve_exact(std::hint::black_box(16 << 30)) {
+                Ok(()) => {
+                    v.push(1);
+                    std::hint::black_box(&v);
+                    "allocated 16 GiB".into()
+                }
                 Err(e) => format!("Err({e})"),
             }
         }

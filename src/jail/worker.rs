@@ -93,9 +93,14 @@ pub fn main(args_json: &str) -> ! {
         dedup: args.dedup,
         fsync: false,
     };
+    // SAFETY: fd 0 (the input) stays open for the whole life of the worker.
+    let input_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+    let mut direct = |out: &mut File, offset: u64, len: u64| {
+        super::copy::copy_range(input_fd, &*out, offset, len)
+    };
     let mut input = input;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        convert::run(&mut input, args.input_len, &opts, output)
+        convert::run(&mut input, args.input_len, &opts, output, Some(&mut direct))
     }))
     .unwrap_or_else(|_| Outcome {
         error: Some(OutcomeError {

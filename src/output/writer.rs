@@ -268,6 +268,27 @@ impl<W: Write> SafetensorsWriter<W> {
         Ok(())
     }
 
+    /// Let `copy` put the next `n` bytes straight into the sink (an in-kernel file-to-file copy),
+    /// with the same bookkeeping as [`write_data`](Self::write_data). `n` must not run past the
+    /// current tensor.
+    pub fn write_direct(&mut self, n: u64, copy: impl FnOnce(&mut W) -> Result<()>) -> Result<()> {
+        if n > self.in_current {
+            return Err(Error::malformed(format!(
+                "{n} bytes copied but the current tensor needs {}",
+                self.in_current
+            )));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        self.sink.flush()?;
+        copy(&mut self.sink)?;
+        self.in_current -= n;
+        self.left -= n;
+        self.skip_filled();
+        Ok(())
+    }
+
     /// Checks every tensor got all its bytes, flushes, and returns the sink.
     pub fn finish(mut self) -> Result<W> {
         if let Some(t) = self.current() {

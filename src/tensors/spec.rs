@@ -192,6 +192,21 @@ impl TensorSpec {
         true
     }
 
+    /// The input file offset of this tensor's bytes when they can be copied verbatim: a
+    /// contiguous view of a file-backed storage with nothing to swap or flip.
+    pub fn direct_range(&self) -> Option<u64> {
+        match self.source {
+            DataSource::File { offset, .. }
+                if self.is_contiguous()
+                    && self.swap_unit.is_none()
+                    && self.transform == Transform::default() =>
+            {
+                Some(offset + self.offset * self.itemsize)
+            }
+            _ => None,
+        }
+    }
+
     /// Same bytes as `other` (the tied-weights case `--dedup` may drop).
     pub fn same_view(&self, other: &TensorSpec) -> bool {
         self.storage_key == other.storage_key
