@@ -149,7 +149,8 @@ pub fn plan(tensors: Vec<(String, TensorSpec)>, dedup: bool, max_output: u64) ->
 
 /// Copies `len` bytes at `offset` of the input straight into the sink, outside user space
 /// (the host and the worker pass `copy_file_range`; the engine itself has no OS calls).
-pub type DirectCopy<'a, W> = &'a mut dyn FnMut(&mut W, u64, u64) -> Result<()>;
+/// Returns `false`, having written nothing, when the kernel cannot do it for these files.
+pub type DirectCopy<'a, W> = &'a mut dyn FnMut(&mut W, u64, u64) -> Result<bool>;
 
 /// Stream the planned tensors as a safetensors file into `sink`.
 pub fn write<W: Write>(plan: &Plan, input: &mut dyn ReadAt, sink: W) -> Result<W> {
@@ -179,8 +180,11 @@ pub fn write_with<W: Write>(
     for name in order {
         let spec = by_name[name.as_str()];
         if let (Some(copy), Some(offset)) = (direct.as_mut(), spec.direct_range()) {
-            writer.write_direct(spec.nbytes(), |sink| copy(sink, offset, spec.nbytes()))?;
-            continue;
+            if writer.write_direct(spec.nbytes(), |sink| copy(sink, offset, spec.nbytes()))? {
+                continue;
+            }
+            // Not possible between these files (e.g. across filesystems): copy in user space.
+            direct = None;
         }
         gather(spec, input, MAX_GATHER_SPAN, &mut |chunk| {
             writer.write_data(chunk)

@@ -191,3 +191,29 @@ fn lockdown_failure_is_named() {
     let report: WorkerReport = serde_json::from_slice(&out.stderr).unwrap();
     assert!(report.lockdown_error.unwrap().contains("PR_SET_PDEATHSIG"));
 }
+
+#[test]
+fn the_host_kills_a_worker_past_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::write(&input, b"").unwrap();
+    let args: WorkerArgs = serde_json::from_str(&args("spin", 100, 1 << 30)).unwrap();
+    let start = std::time::Instant::now();
+    let raw = modelguard::jail::host::spawn_and_wait_exe(
+        std::path::Path::new(common::bin()),
+        &std::fs::File::open(&input).unwrap(),
+        &std::fs::File::create(dir.path().join("out")).unwrap(),
+        &args,
+        std::time::Duration::from_millis(500),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(raw.timed_out);
+    assert_eq!(raw.status.signal(), Some(9), "killed with SIGKILL");
+    assert!(start.elapsed().as_secs() < 5);
+    let (outcome, _) =
+        modelguard::jail::host::classify(raw, std::time::Duration::from_millis(500), false);
+    let e = outcome.error.unwrap();
+    assert_eq!(e.kind, "limit");
+    assert!(e.message.contains("wall-clock"), "{}", e.message);
+}

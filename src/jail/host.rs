@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The worker's report is small (findings and a tensor table); more is an attack.
 const MAX_REPORT_BYTES: u64 = 64 << 20;
@@ -105,8 +105,27 @@ pub fn spawn_and_wait(
     timeout: Duration,
     on_spawn: &mut dyn FnMut(u32),
 ) -> std::io::Result<RawRun> {
+    spawn_and_wait_exe(
+        std::path::Path::new("/proc/self/exe"),
+        input,
+        output,
+        args,
+        timeout,
+        on_spawn,
+    )
+}
+
+/// [`spawn_and_wait`] with an explicit binary (tests run the real `modelguard` this way).
+pub fn spawn_and_wait_exe(
+    exe: &std::path::Path,
+    input: &File,
+    output: &File,
+    args: &WorkerArgs,
+    timeout: Duration,
+    on_spawn: &mut dyn FnMut(u32),
+) -> std::io::Result<RawRun> {
     let args_json = serde_json::to_string(args).map_err(std::io::Error::other)?;
-    let mut child = Command::new("/proc/self/exe")
+    let mut child = Command::new(exe)
         .arg("__worker")
         .arg(args_json)
         .env_clear()
@@ -129,7 +148,6 @@ pub fn spawn_and_wait(
         let _ = tx.send(child.wait());
     });
     on_spawn(pid);
-    let start = Instant::now();
     let mut timed_out = false;
     let status = match rx.recv_timeout(timeout) {
         Ok(s) => s?,
@@ -141,7 +159,6 @@ pub fn spawn_and_wait(
     };
     let _ = waiter.join();
     let report = reader.join().unwrap_or_default();
-    let _ = start;
     Ok(RawRun {
         status,
         report,

@@ -270,8 +270,13 @@ impl<W: Write> SafetensorsWriter<W> {
 
     /// Let `copy` put the next `n` bytes straight into the sink (an in-kernel file-to-file copy),
     /// with the same bookkeeping as [`write_data`](Self::write_data). `n` must not run past the
-    /// current tensor.
-    pub fn write_direct(&mut self, n: u64, copy: impl FnOnce(&mut W) -> Result<()>) -> Result<()> {
+    /// current tensor. `copy` returns `false` when it could not start (nothing was written);
+    /// then this returns `false` too and the caller supplies the bytes itself.
+    pub fn write_direct(
+        &mut self,
+        n: u64,
+        copy: impl FnOnce(&mut W) -> Result<bool>,
+    ) -> Result<bool> {
         if n > self.in_current {
             return Err(Error::malformed(format!(
                 "{n} bytes copied but the current tensor needs {}",
@@ -279,14 +284,16 @@ impl<W: Write> SafetensorsWriter<W> {
             )));
         }
         if n == 0 {
-            return Ok(());
+            return Ok(true);
         }
         self.sink.flush()?;
-        copy(&mut self.sink)?;
+        if !copy(&mut self.sink)? {
+            return Ok(false);
+        }
         self.in_current -= n;
         self.left -= n;
         self.skip_filled();
-        Ok(())
+        Ok(true)
     }
 
     /// Checks every tensor got all its bytes, flushes, and returns the sink.

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Per-file cost of the jail: convert a tiny checkpoint 100 times in-process (--sandbox none)
+and 100 times through the jailed worker, and compare the medians.
+
+Usage: python3 bench/jail_overhead.py [--bin target/release/modelguard] [--runs 100]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+
+def median_ms(cmd, runs):
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t)
+        if r.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(cmd)}")
+    return statistics.median(times) * 1000
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="target/release/modelguard")
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--input", default="tests/fixtures/models/sd_sequential.pt")
+    args = ap.parse_args()
+    out = os.path.join(tempfile.mkdtemp(), "o.safetensors")
+    base = [args.bin, "convert", args.input, out, "-q"]
+    inproc = median_ms(base + ["--sandbox", "none"], args.runs)
+    jailed = median_ms(base, args.runs)
+    print(f"tiny checkpoint ({os.path.getsize(args.input)} bytes), median of {args.runs} runs:")
+    print(f"  in-process (--sandbox none): {inproc:.2f} ms")
+    print(f"  jailed worker (default):     {jailed:.2f} ms")
+    print(f"  jail overhead:               {jailed - inproc:.2f} ms per file")
+
+
+if __name__ == "__main__":
+    main()
