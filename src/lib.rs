@@ -19,3 +19,5 @@ pub mod cli;
 pub mod convert;
 #[cfg(all(feature = "host", target_os = "linux"))]
 pub mod jail;
+#[cfg(all(feature = "wasi", target_os = "linux"))]
+pub mod wasi;

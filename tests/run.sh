@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The guest first: the host embeds it at build time (--sandbox wasi).
+if [ "${MODELGUARD_SKIP_GUEST:-0}" != 1 ]; then
+  echo "== wasm32-wasip1 guest (the engine must build without an OS)"
+  guest/build.sh
+  ls -l guest/target/wasm32-wasip1/release/modelguard-guest.wasm
+else
+  echo "== MODELGUARD_SKIP_GUEST=1: the WASI guest is not built; its tests skip with a reason"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -18,10 +27,5 @@ cargo test --release --workspace --features jail-probe 2>&1 | tee "$log"
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
 
-if [ "${MODELGUARD_SKIP_GUEST:-0}" != 1 ]; then
-  echo "== wasm32-wasip1 guest (the engine must build without an OS)"
-  guest/build.sh
-  ls -l guest/target/wasm32-wasip1/release/modelguard-guest.wasm
-fi
 echo "== all checks passed"
 echo "tests: $passed passed, $failed failed"

@@ -1,65 +1,57 @@
-//! The WASI guest: the same engine compiled to wasm32-wasip1. It reads the model from stdin,
-//! writes the safetensors bytes to stdout and a JSON summary to stderr, and has nothing else:
-//! no files, no environment, no network (WASIp1 has no sockets). The wasmtime host that runs it
-//! is the WASI issue's work; this proves the engine builds and runs without an OS.
+//! The WASI guest: the same engine, compiled to wasm32-wasip1. It has one preopened directory,
+//! `/in`, holding only its input (read-only), writes the safetensors bytes to stdout and its
+//! report (the engine's `Outcome` as JSON) to stderr, and takes its options as one JSON
+//! argument. No environment, no other files, no network (WASIp1 has no sockets).
 
-use modelguard::convert::{self, ConvertOptions, EXIT_ERROR, EXIT_OK, EXIT_REFUSED};
-use modelguard::tensors::gather::SliceReader;
-use std::io::{Read, Write};
+use modelguard::convert::{self, ConvertOptions, Outcome, OutcomeError};
+use std::io::Write;
+
+#[derive(serde::Deserialize)]
+struct Args {
+    input_len: u64,
+    fail_on: Option<modelguard::policy::findings::Severity>,
+    dedup: bool,
+    skip_unsupported: bool,
+    limits: modelguard::Limits,
+}
 
 fn main() {
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
-        eprintln!("{{\"error\": {:?}}}", e.to_string());
-        std::process::exit(EXIT_ERROR);
-    }
-    let opts = ConvertOptions::default();
-    let mut cursor = std::io::Cursor::new(&input[..]);
-    let analysis = convert::analyze(&mut cursor, input.len() as u64, &opts);
-    let findings = analysis.findings.into_vec();
-    let format = analysis.format.as_str();
-    let summary = |code: i32, error: Option<String>, tensors: usize| -> ! {
-        finish(format, &findings, code, error, tensors)
-    };
-    if convert::refused(&findings, opts.fail_on) {
-        summary(EXIT_REFUSED, analysis.error.map(|e| e.to_string()), 0);
-    }
-    if let Some(e) = analysis.error {
-        summary(EXIT_ERROR, Some(e.to_string()), 0);
-    }
-    let plan = match convert::plan(
-        analysis.tensors,
-        opts.dedup,
-        opts.format.limits.max_output_bytes,
-    ) {
-        Ok(p) => p,
-        Err(e) => summary(EXIT_ERROR, Some(e.to_string()), 0),
-    };
-    let stdout = std::io::stdout().lock();
-    match convert::write(&plan, &mut SliceReader(&input), stdout) {
-        Ok(mut out) => {
-            let _ = out.flush();
-            summary(EXIT_OK, None, plan.tensors.len())
-        }
-        Err(e) => summary(EXIT_ERROR, Some(e.to_string()), 0),
+    let outcome = run();
+    let text = serde_json::to_string(&outcome).unwrap_or_else(|_| "{}".into());
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+fn error(kind: &str, message: String) -> Outcome {
+    Outcome {
+        error: Some(OutcomeError {
+            kind: kind.into(),
+            message,
+        }),
+        ..Default::default()
     }
 }
 
-fn finish(
-    format: &str,
-    findings: &[modelguard::policy::findings::Finding],
-    code: i32,
-    error: Option<String>,
-    tensors: usize,
-) -> ! {
-    let s = serde_json::json!({
-        "format": format,
-        "exit_code": code,
-        "error": error,
-        "tensor_count": tensors,
-        "verdict": convert::verdict(findings, code == EXIT_ERROR),
-        "findings": findings,
-    });
-    eprintln!("{s}");
-    std::process::exit(code)
+fn run() -> Outcome {
+    let Some(json) = std::env::args().nth(1) else {
+        return error("sandbox", "missing guest arguments".into());
+    };
+    let args: Args = match serde_json::from_str(&json) {
+        Ok(a) => a,
+        Err(e) => return error("sandbox", format!("bad guest arguments: {e}")),
+    };
+    let mut input = match std::fs::File::open("/in/input") {
+        Ok(f) => f,
+        Err(e) => return error("io", format!("cannot open the input: {e}")),
+    };
+    let opts = ConvertOptions {
+        format: modelguard::formats::Options {
+            limits: args.limits,
+            skip_unsupported: args.skip_unsupported,
+        },
+        fail_on: args.fail_on,
+        dedup: args.dedup,
+        fsync: false,
+    };
+    let stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    convert::run(&mut input, args.input_len, &opts, stdout, None)
 }

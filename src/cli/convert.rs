@@ -36,6 +36,17 @@ pub fn run(args: &ConvertArgs) -> i32 {
             eprintln!("modelguard: warning: --sandbox none parses untrusted bytes in this process (debugging only)");
             Sandbox::None
         }
+        #[cfg(feature = "wasi")]
+        "wasi" => match crate::wasi::Runner::new() {
+            Ok(r) => Sandbox::Wasi(
+                Box::new(r),
+                std::time::Duration::from_secs(args.timeout.unwrap_or(600)),
+            ),
+            Err(e) => {
+                eprintln!("modelguard: --sandbox wasi: {e}");
+                return EXIT_ERROR;
+            }
+        },
         _ => Sandbox::Native(crate::jail::JailOptions {
             timeout: args.timeout.map(std::time::Duration::from_secs),
             require_full_jail: args.require_full_jail,
@@ -151,7 +162,8 @@ fn convert_file_inner(
         Err(e) => return fail(report, e.to_string(), Vec::new()),
     };
     let result = write_atomically(output, opts.fsync, hashes, |tmp| {
-        let (outcome, layers) = parse_untrusted(&file, len, tmp, opts, sandbox);
+        let near = parent_dir(output);
+        let (outcome, layers) = parse_untrusted(&file, len, tmp, Some(&near), opts, sandbox);
         report.sandbox = layers;
         report.format = outcome.format.clone();
         report.warnings = outcome.warnings.clone();
@@ -188,11 +200,13 @@ fn convert_file_inner(
 }
 
 /// Where untrusted bytes are parsed.
-#[derive(Debug, Clone)]
 pub enum Sandbox {
     /// The jailed worker (Linux).
     #[cfg(target_os = "linux")]
     Native(crate::jail::JailOptions),
+    /// The WASI guest run by wasmtime.
+    #[cfg(feature = "wasi")]
+    Wasi(Box<crate::wasi::Runner>, std::time::Duration),
     /// In-process, for debugging.
     None,
 }
@@ -202,12 +216,18 @@ fn parse_untrusted(
     input: &File,
     len: u64,
     tmp: &mut File,
+    tmp_dir: Option<&Path>,
     opts: &ConvertOptions,
     sandbox: &Sandbox,
 ) -> (crate::convert::Outcome, Option<crate::jail::Layers>) {
     match sandbox {
         #[cfg(target_os = "linux")]
         Sandbox::Native(jail) => crate::jail::convert(input, len, tmp, opts, jail),
+        #[cfg(feature = "wasi")]
+        Sandbox::Wasi(runner, timeout) => {
+            let near = tmp_dir.unwrap_or(Path::new("."));
+            (runner.convert(input, len, tmp, near, opts, *timeout), None)
+        }
         Sandbox::None => {
             use std::os::fd::AsFd;
             let mut reader = input;

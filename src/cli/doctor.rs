@@ -12,6 +12,17 @@ pub fn run() -> i32 {
             .unwrap_or_default()
             .trim()
     );
+    #[cfg(feature = "wasi")]
+    match crate::wasi::guest_sha256() {
+        Some(h) => println!(
+            "wasi guest: sha256 {h} (wasmtime {})",
+            crate::wasi::WASMTIME_VERSION
+        ),
+        None => println!(
+            "wasi guest: not built into this binary ({})",
+            crate::wasi::missing_guest_message()
+        ),
+    }
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => {

@@ -53,9 +53,9 @@ pub struct ConvertArgs {
     /// Raise or lower a resource limit, e.g. `--limit max_graph_bytes=1073741824` (repeatable).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
-    /// Where untrusted bytes are parsed: `native` (jailed worker, the default) or `none`
-    /// (in-process, for debugging only).
-    #[arg(long, default_value = "native", value_parser = ["native", "none"])]
+    /// Where untrusted bytes are parsed: `native` (jailed worker, the default), `wasi` (the
+    /// WASI guest under wasmtime) or `none` (in-process, for debugging only).
+    #[arg(long, default_value = "native", value_parser = ["native", "wasi", "none"])]
     pub sandbox: String,
     /// Refuse to run unless namespaces, rlimits, Landlock and seccomp are all enforced.
     #[arg(long)]

@@ -1,0 +1,141 @@
+//! The same conversions through every sandbox: the native jail, the WASI guest and the
+//! in-process debug path produce byte-identical safetensors files, refuse the same malicious
+//! files and reject the same hostile ones.
+#![cfg(feature = "wasi")]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const SANDBOXES: [&str; 3] = ["native", "wasi", "none"];
+
+fn guest_built() -> bool {
+    let r = run(&["doctor"]);
+    r.stdout.contains("wasi guest: sha256")
+}
+
+#[test]
+fn every_fixture_is_byte_identical_across_sandboxes() {
+    if !guest_built() {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI must build the WASI guest before the tests (guest/build.sh)");
+        }
+        eprintln!("skipped: this modelguard was built without the WASI guest (run guest/build.sh)");
+        return;
+    }
+    let root = fixtures();
+    let manifest: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
+            .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for case in &manifest {
+        if case["format"] == "hf-folder" {
+            continue;
+        }
+        let name = case["case"].as_str().unwrap();
+        let input = root.join(case["input"].as_str().unwrap());
+        let mut outputs = Vec::new();
+        for sb in SANDBOXES {
+            let out = tmp.path().join(format!("{name}.{sb}.safetensors"));
+            let mut args = vec![
+                "convert",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "-q",
+                "--sandbox",
+                sb,
+            ];
+            let opts: Vec<String> = case["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap().to_string())
+                .collect();
+            args.extend(opts.iter().map(String::as_str));
+            let r = run(&args);
+            assert_eq!(r.code, 0, "{name} with --sandbox {sb}: {}", r.stderr);
+            outputs.push(std::fs::read(&out).unwrap());
+        }
+        assert!(
+            outputs.windows(2).all(|w| w[0] == w[1]),
+            "{name}: outputs differ between sandboxes"
+        );
+    }
+}
+
+#[test]
+fn malicious_files_are_refused_in_every_sandbox() {
+    if !guest_built() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build the WASI guest"
+        );
+        return;
+    }
+    let m: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("malicious/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for case in &m {
+        let input = fixtures()
+            .join("malicious")
+            .join(case["file"].as_str().unwrap());
+        let out = tmp.path().join("o.safetensors");
+        let r = run(&[
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "-q",
+            "--sandbox",
+            "wasi",
+        ]);
+        assert_eq!(r.code, 1, "{}: {}", case["case"], r.stderr);
+        assert!(!out.exists());
+        assert!(!std::path::Path::new(case["marker"].as_str().unwrap()).exists());
+    }
+}
+
+#[test]
+fn hostile_inputs_are_errors_in_the_guest() {
+    if !guest_built() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build the WASI guest"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"\x80\x02X\xf0\xff\xff\xff.".to_vec(), "exceeds"),
+        (
+            {
+                let mut p = b"\x80\x02".to_vec();
+                p.extend(std::iter::repeat_n(b']', 1_000_000));
+                p.extend(std::iter::repeat_n(b'a', 999_999));
+                p.push(b'.');
+                p
+            },
+            "max_depth",
+        ),
+        (
+            torch_zip(&state_dict_pickle(6, 0, &[4, 4], &[4, 1]), &[0u8; 24]),
+            "view ends at byte",
+        ),
+    ];
+    for (bytes, expect) in cases {
+        let input = tmp.path().join("h.pt");
+        std::fs::write(&input, &bytes).unwrap();
+        let out = tmp.path().join("o.safetensors");
+        let r = run(&[
+            "convert",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--sandbox",
+            "wasi",
+        ]);
+        assert_eq!(r.code, 2, "{expect}: {}", r.stderr);
+        assert!(r.stderr.contains(expect), "{expect}: {}", r.stderr);
+    }
+}
