@@ -73,6 +73,8 @@ def main():
         ("modelguard convert --sandbox none", [args.bin, "convert", src, out + ".safetensors", "-q",
                                                "--sandbox", "none"]),
         ("modelguard convert (jailed)", [args.bin, "convert", src, out + ".safetensors", "-q"]),
+        ("modelguard convert --sandbox wasi", [args.bin, "convert", src, out + ".safetensors", "-q",
+                                               "--sandbox", "wasi"]),
         ("modelguard convert (jailed) --fsync", [args.bin, "convert", src, out + ".safetensors", "-q", "--fsync"]),
         ("modelguard convert (jailed) --report", [args.bin, "convert", src, out + ".safetensors", "-q",
                                          "--report", out + ".json"]),

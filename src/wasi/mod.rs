@@ -129,6 +129,8 @@ impl Runner {
             .try_clone()
             .map_err(|e| sandbox(format!("cannot hand the output to the guest: {e}")))?;
         let wasi = WasiCtxBuilder::new()
+            // Synchronous host: do file I/O on this thread instead of hopping to a blocking pool.
+            .allow_blocking_current_thread(true)
             .args(&["modelguard-guest".to_string(), args.to_string()])
             .stdout(OutputFile::new(out))
             .stderr(report.clone())
