@@ -240,6 +240,19 @@ pub struct Outcome {
     pub written: bool,
 }
 
+impl Outcome {
+    /// An outcome that is only an error of `kind` (`sandbox`, `limit`, `io`...).
+    pub fn failure(kind: &str, message: impl Into<String>) -> Outcome {
+        Outcome {
+            error: Some(OutcomeError {
+                kind: kind.into(),
+                message: message.into(),
+            }),
+            ..Default::default()
+        }
+    }
+}
+
 /// The whole conversion of one input: analyse, decide, plan, and stream into `sink`.
 pub fn run<R: Read + Seek, W: Write>(
     input: &mut R,

@@ -3,7 +3,7 @@
 //! report (the engine's `Outcome` as JSON) to stderr, and takes its options as one JSON
 //! argument. No environment, no other files, no network (WASIp1 has no sockets).
 
-use modelguard::convert::{self, ConvertOptions, Outcome, OutcomeError};
+use modelguard::convert::{self, ConvertOptions, Outcome};
 use std::io::Write;
 
 #[derive(serde::Deserialize)]
@@ -22,13 +22,7 @@ fn main() {
 }
 
 fn error(kind: &str, message: String) -> Outcome {
-    Outcome {
-        error: Some(OutcomeError {
-            kind: kind.into(),
-            message,
-        }),
-        ..Default::default()
-    }
+    Outcome::failure(kind, message)
 }
 
 fn run() -> Outcome {

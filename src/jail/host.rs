@@ -5,7 +5,7 @@
 use super::layers::Layers;
 use super::lockdown::Budget;
 use super::worker::{WorkerArgs, WorkerReport};
-use crate::convert::{ConvertOptions, Outcome, OutcomeError};
+use crate::convert::{ConvertOptions, Outcome};
 use crate::policy::findings::{Finding, Rule, Severity};
 use std::fs::File;
 use std::io::Read;
@@ -69,23 +69,11 @@ pub fn convert(
 }
 
 fn sandbox_error(message: impl Into<String>) -> Outcome {
-    Outcome {
-        error: Some(OutcomeError {
-            kind: "sandbox".into(),
-            message: message.into(),
-        }),
-        ..Default::default()
-    }
+    Outcome::failure("sandbox", message)
 }
 
 fn limit_error(message: impl Into<String>) -> Outcome {
-    Outcome {
-        error: Some(OutcomeError {
-            kind: "limit".into(),
-            message: message.into(),
-        }),
-        ..Default::default()
-    }
+    Outcome::failure("limit", message)
 }
 
 /// How a worker run ended, before interpretation (also what the jail tests inspect).

@@ -5,7 +5,7 @@
 
 mod cache;
 
-use crate::convert::{ConvertOptions, Outcome, OutcomeError};
+use crate::convert::{ConvertOptions, Outcome};
 use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
@@ -202,23 +202,11 @@ fn memory_budget(input_len: u64, opts: &ConvertOptions) -> u64 {
 }
 
 fn sandbox(message: String) -> Box<Outcome> {
-    Box::new(Outcome {
-        error: Some(OutcomeError {
-            kind: "sandbox".into(),
-            message,
-        }),
-        ..Default::default()
-    })
+    Box::new(Outcome::failure("sandbox", message))
 }
 
 fn limit(message: String) -> Box<Outcome> {
-    Box::new(Outcome {
-        error: Some(OutcomeError {
-            kind: "limit".into(),
-            message,
-        }),
-        ..Default::default()
-    })
+    Box::new(Outcome::failure("limit", message))
 }
 
 fn classify_trap(
