@@ -142,17 +142,21 @@ pub struct Finding {
 #[derive(Debug, Default, Clone)]
 pub struct Findings {
     items: Vec<Finding>,
+    /// (rule, member, global or message) of every kept finding: a pickle with a million
+    /// distinct globals must not make each push scan all earlier findings.
+    seen: std::collections::HashSet<(Rule, Option<String>, String)>,
 }
 
 impl Findings {
     pub fn push(&mut self, f: Finding) {
-        let dup = self.items.iter().any(|g| {
-            g.rule == f.rule
-                && g.global == f.global
-                && g.location.member == f.location.member
-                && (f.global.is_some() || g.message == f.message)
-        });
-        if !dup {
+        let subject = match &f.global {
+            Some(g) => format!("g:{g}"),
+            None => format!("m:{}", f.message),
+        };
+        if self
+            .seen
+            .insert((f.rule, f.location.member.clone(), subject))
+        {
             self.items.push(f);
         }
     }
