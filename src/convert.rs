@@ -3,7 +3,7 @@
 //! No paths and no OS calls here: the host hands us an open input and an output sink.
 
 use crate::error::{Error, Result};
-use crate::formats::{self, Analysis, Format, Options};
+use crate::formats::{self, Analysis, Options};
 use crate::output::{OutTensor, SafetensorsWriter};
 use crate::policy::findings::{Finding, Severity};
 use crate::tensors::gather::{gather, ReadAt};
@@ -191,11 +191,6 @@ pub fn write_with<W: Write>(
         })?;
     }
     writer.finish()
-}
-
-/// Format name for reports.
-pub fn format_name(f: Format) -> &'static str {
-    f.as_str()
 }
 
 /// What went wrong, as the host needs it to choose an exit code and a message.

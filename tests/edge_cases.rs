@@ -5,13 +5,11 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 
 #[test]
 fn unsupported_tensors_are_named_or_skipped() {
     let dir = fixtures().join("edge");
-    let manifest: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest("edge/manifest.json");
     let tmp = tempfile::tempdir().unwrap();
     for case in &manifest {
         let name = case["case"].as_str().unwrap();

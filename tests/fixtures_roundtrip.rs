@@ -31,9 +31,7 @@ fn compare(ours: &Path, expected: &Path, case: &str) {
 #[test]
 fn every_fixture_matches_its_ground_truth() {
     let root = fixtures();
-    let manifest: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = manifest("manifest.json");
     assert!(manifest.len() >= 40, "the manifest lists every fixture");
     let tmp = tempfile::tempdir().unwrap();
     for case in &manifest {
@@ -54,12 +52,7 @@ fn every_fixture_matches_its_ground_truth() {
             report.to_str().unwrap(),
             "-q",
         ];
-        let opts: Vec<String> = case["options"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o.as_str().unwrap().to_string())
-            .collect();
+        let opts = case_options(case);
         args.extend(opts.iter().map(String::as_str));
         let r = run(&args);
         assert_eq!(

@@ -10,8 +10,7 @@ use serde_json::Value;
 use std::path::Path;
 
 fn cases() -> Vec<Value> {
-    let m = fixtures().join("malicious/manifest.json");
-    serde_json::from_str(&std::fs::read_to_string(m).unwrap()).unwrap()
+    manifest("malicious/manifest.json")
 }
 
 #[test]

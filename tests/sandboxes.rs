@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 
 const SANDBOXES: [&str; 3] = ["native", "wasi", "none"];
 
@@ -25,9 +24,7 @@ fn every_fixture_is_byte_identical_across_sandboxes() {
         return;
     }
     let root = fixtures();
-    let manifest: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = manifest("manifest.json");
     let tmp = tempfile::tempdir().unwrap();
     for case in &manifest {
         if case["format"] == "hf-folder" {
@@ -46,12 +43,7 @@ fn every_fixture_is_byte_identical_across_sandboxes() {
                 "--sandbox",
                 sb,
             ];
-            let opts: Vec<String> = case["options"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o.as_str().unwrap().to_string())
-                .collect();
+            let opts = case_options(case);
             args.extend(opts.iter().map(String::as_str));
             let r = run(&args);
             assert_eq!(r.code, 0, "{name} with --sandbox {sb}: {}", r.stderr);
@@ -73,10 +65,7 @@ fn malicious_files_are_refused_in_every_sandbox() {
         );
         return;
     }
-    let m: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("malicious/manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let m = manifest("malicious/manifest.json");
     let tmp = tempfile::tempdir().unwrap();
     for case in &m {
         let input = fixtures()

@@ -211,3 +211,21 @@ pub fn convert_with_report(
     let report = serde_json::from_str(&r.stdout).unwrap_or(serde_json::Value::Null);
     (r, report)
 }
+
+/// A manifest under tests/fixtures (`manifest.json`, `malicious/manifest.json`...).
+pub fn manifest(relative: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(fixtures().join(relative)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The extra CLI flags a manifest case asks for (`"options": ["--dedup"]`).
+pub fn case_options(case: &serde_json::Value) -> Vec<String> {
+    case["options"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
