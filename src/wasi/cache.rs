@@ -24,7 +24,8 @@ fn private(path: &Path) -> bool {
     })
 }
 
-pub fn load_or_compile(engine: &Engine, guest: &[u8]) -> Result<Module, String> {
+/// The guest compiled for `engine`, and the cache file holding it when there is one.
+pub fn load_or_compile(engine: &Engine, guest: &[u8]) -> Result<(Module, Option<PathBuf>), String> {
     let hash = super::guest_sha256().unwrap_or_default();
     let entry = cache_dir().map(|d| {
         (
@@ -33,24 +34,36 @@ pub fn load_or_compile(engine: &Engine, guest: &[u8]) -> Result<Module, String> 
         )
     });
     if let Some((path, dir)) = &entry {
-        if private(dir) && private(path) {
-            // SAFETY: deserialising runs native code from the file. It is loaded only when it is
-            // ours and private (0700 folder, not group/world-writable, not a symlink), i.e. a file
-            // that this binary serialised for this exact guest hash and wasmtime version.
-            if let Ok(m) = unsafe { Module::deserialize_file(engine, path) } {
-                return Ok(m);
+        if private(dir) {
+            if let Ok(m) = load_file(engine, path) {
+                return Ok((m, Some(path.clone())));
             }
         }
     }
     let module =
         Module::new(engine, guest).map_err(|e| format!("cannot compile the WASI guest: {e}"))?;
-    if let Some((path, dir)) = entry {
-        let _ = store(&module, &path, &dir);
-    }
-    Ok(module)
+    let stored = entry.and_then(|(path, dir)| store(&module, &path, &dir).ok().map(|()| path));
+    Ok((module, stored))
 }
 
-fn store(module: &Module, path: &Path, dir: &Path) -> std::io::Result<()> {
+/// Load a module this binary serialised (the cache, or the file the host names for the
+/// stacked worker).
+pub fn load_file(engine: &Engine, path: &Path) -> Result<Module, String> {
+    if !private(path) {
+        return Err(format!(
+            "{}: not a private file of this user; refusing to load native code from it",
+            path.display()
+        ));
+    }
+    // SAFETY: deserialising runs native code from the file. It is loaded only when it is ours and
+    // private (not group/world-writable, not a symlink), in a folder only we can write: a file
+    // that this binary serialised for this exact guest hash and wasmtime version. wasmtime also
+    // checks the engine configuration and version recorded in it.
+    unsafe { Module::deserialize_file(engine, path) }
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn store(module: &Module, path: &Path, dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     let bytes = module.serialize().map_err(std::io::Error::other)?;

@@ -4,16 +4,20 @@
 //! capped by `StoreLimits`, wall time bounded by epoch interruption.
 
 mod cache;
+mod guest_dir;
+mod output;
+mod run;
+
+pub use guest_dir::GuestDir;
+pub use run::Prepared;
 
 use crate::convert::{ConvertOptions, Outcome};
+use run::State;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
-use wasmtime::{Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
-use wasmtime_wasi::cli::OutputFile;
-use wasmtime_wasi::p1::{self, WasiP1Ctx};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime::{Config, Engine, Linker, Module};
+use wasmtime_wasi::p1;
 
 /// The guest module built by `guest/build.sh`, when it existed at build time.
 #[cfg(modelguard_guest)]
@@ -22,7 +26,6 @@ pub const GUEST: Option<&[u8]> = Some(include_bytes!(env!("MODELGUARD_GUEST_WASM
 pub const GUEST: Option<&[u8]> = None;
 
 pub const WASMTIME_VERSION: &str = "48.0.8";
-const MAX_REPORT_BYTES: usize = 64 << 20;
 
 pub fn guest_sha256() -> Option<String> {
     use sha2::{Digest, Sha256};
@@ -40,41 +43,85 @@ pub fn missing_guest_message() -> String {
         .into()
 }
 
-struct State {
-    wasi: WasiP1Ctx,
-    limits: StoreLimits,
+/// The one engine configuration: the cache, the host and the stacked worker must agree on it
+/// (wasmtime refuses a serialised module compiled for another).
+fn engine() -> Result<Engine, String> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    // Reserve address space for the memory the guest may really use, not wasmtime's 4 GiB
+    // + guard default: the jail and the tests cap the address space (bounds checks instead).
+    config.memory_reservation(0);
+    config.memory_guard_size(0);
+    config.memory_reservation_for_growth(16 << 20);
+    Engine::new(&config).map_err(|e| e.to_string())
 }
 
-/// A wasmtime engine with the guest compiled (or loaded from the module cache).
+/// A wasmtime engine with a guest compiled (or loaded from the module cache).
 pub struct Runner {
     engine: Engine,
     module: Module,
     linker: Linker<State>,
+    module_file: Option<PathBuf>,
 }
 
 impl Runner {
+    /// The embedded guest, from the module cache when it is warm.
     pub fn new() -> Result<Runner, String> {
         let guest = GUEST.ok_or_else(missing_guest_message)?;
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        // Reserve address space for the memory the guest may really use, not wasmtime's 4 GiB
-        // + guard default: the jail and the tests cap the address space (bounds checks instead).
-        config.memory_reservation(0);
-        config.memory_guard_size(0);
-        config.memory_reservation_for_growth(16 << 20);
-        let engine = Engine::new(&config).map_err(|e| e.to_string())?;
-        let module = cache::load_or_compile(&engine, guest)?;
+        let engine = engine()?;
+        let (module, file) = cache::load_or_compile(&engine, guest)?;
+        Runner::with(engine, module, file)
+    }
+
+    /// Another guest module (the escape-probe test guest), compiled now, not cached.
+    pub fn from_wasm(wasm: &[u8]) -> Result<Runner, String> {
+        let engine = engine()?;
+        let module = Module::new(&engine, wasm).map_err(|e| e.to_string())?;
+        Runner::with(engine, module, None)
+    }
+
+    /// A module this binary serialised: how the stacked worker loads the guest before its
+    /// lock-down, so that no code is generated inside the jail.
+    pub fn from_module_file(path: &Path) -> Result<Runner, String> {
+        let engine = engine()?;
+        let module = cache::load_file(&engine, path)?;
+        Runner::with(engine, module, Some(path.to_path_buf()))
+    }
+
+    fn with(
+        engine: Engine,
+        module: Module,
+        module_file: Option<PathBuf>,
+    ) -> Result<Runner, String> {
         let mut linker: Linker<State> = Linker::new(&engine);
         p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi).map_err(|e| e.to_string())?;
         Ok(Runner {
             engine,
             module,
             linker,
+            module_file,
         })
     }
 
+    /// Where the compiled guest is stored, if it is (the stacked jail needs a file).
+    pub fn module_file(&self) -> Option<&Path> {
+        self.module_file.as_deref()
+    }
+
+    /// Serialise the compiled guest into a private file in the private folder `dir`.
+    pub fn save_module(&mut self, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+        let path = dir.join(name);
+        cache::store(&self.module, &path, dir)?;
+        self.module_file = Some(path.clone());
+        Ok(path)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Convert the input the host opened into `output`; the guest's folder is made in `near`
-    /// (the destination folder).
+    /// (the destination folder). A watchdog thread ends the guest at `timeout`.
     pub fn convert(
         &self,
         input: &File,
@@ -84,71 +131,21 @@ impl Runner {
         opts: &ConvertOptions,
         timeout: Duration,
     ) -> Outcome {
-        match self.run(input, input_len, output, near, opts, timeout) {
+        let dir = match GuestDir::new(input, near) {
+            Ok(d) => d,
+            Err(e) => return Outcome::failure("sandbox", e),
+        };
+        let output = match output.try_clone() {
             Ok(o) => o,
-            Err(e) => *e,
-        }
-    }
-
-    fn run(
-        &self,
-        input: &File,
-        input_len: u64,
-        output: &File,
-        near: &Path,
-        opts: &ConvertOptions,
-        timeout: Duration,
-    ) -> Result<Outcome, Box<Outcome>> {
-        // The guest's only directory: a fresh one holding the very file the host opened (a hard
-        // link made through the open fd, or a private copy across filesystems), so nothing else
-        // of the host's filesystem is visible and no path can be swapped in between.
-        let dir = tempfile::Builder::new()
-            .prefix(".modelguard-wasi-")
-            .tempdir_in(near)
-            .or_else(|_| tempfile::tempdir())
-            .map_err(|e| sandbox(format!("cannot create the guest's directory: {e}")))?;
-        let link = dir.path().join("input");
-        if !link_open_file(input, &link) {
-            let mut src = input.try_clone().map_err(|e| sandbox(e.to_string()))?;
-            std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(0))
-                .map_err(|e| sandbox(e.to_string()))?;
-            let mut dst = File::create(&link)
-                .map_err(|e| sandbox(format!("cannot give the input to the guest: {e}")))?;
-            std::io::copy(&mut src, &mut dst)
-                .map_err(|e| sandbox(format!("cannot give the input to the guest: {e}")))?;
-        }
-        let args = serde_json::json!({
-            "input_len": input_len,
-            "fail_on": opts.fail_on,
-            "dedup": opts.dedup,
-            "skip_unsupported": opts.format.skip_unsupported,
-            "limits": opts.format.limits,
-        });
-        let report = MemoryOutputPipe::new(MAX_REPORT_BYTES);
-        let out = output
-            .try_clone()
-            .map_err(|e| sandbox(format!("cannot hand the output to the guest: {e}")))?;
-        let wasi = WasiCtxBuilder::new()
-            // Synchronous host: do file I/O on this thread instead of hopping to a blocking pool.
-            .allow_blocking_current_thread(true)
-            .args(&["modelguard-guest".to_string(), args.to_string()])
-            .stdout(OutputFile::new(out))
-            .stderr(report.clone())
-            .preopened_dir(dir.path(), "/in", FsPerms::ReadOnly)
-            .map_err(|e| sandbox(format!("cannot preopen the input: {e}")))?
-            .build_p1();
-        let memory = memory_budget(input_len, opts);
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(memory as usize)
-            .instances(1)
-            .memories(1)
-            .tables(4)
-            .trap_on_grow_failure(true)
-            .build();
-        let mut store = Store::new(&self.engine, State { wasi, limits });
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1);
-        // One tick of the epoch ends the guest: a watchdog thread ticks at the deadline.
+            Err(e) => {
+                return Outcome::failure("sandbox", format!("cannot hand over the output: {e}"))
+            }
+        };
+        let prepared = match self.prepare(dir.path(), input_len, output, opts, timeout) {
+            Ok(p) => p,
+            Err(e) => return *e,
+        };
+        // One tick of the epoch ends the guest: the watchdog ticks at the deadline.
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let engine = self.engine.clone();
         let watchdog = std::thread::spawn(move || {
@@ -156,81 +153,50 @@ impl Runner {
                 engine.increment_epoch();
             }
         });
-        let result = self
-            .linker
-            .instantiate(&mut store, &self.module)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
-            .and_then(|start| start.call(&mut store, ()));
+        let outcome = prepared.run();
         let _ = done_tx.send(());
         let _ = watchdog.join();
-        let text = String::from_utf8_lossy(&report.contents()).into_owned();
-        if let Err(e) = result {
-            if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                if exit.0 != 0 {
-                    return Err(sandbox(format!("the guest exited with {}", exit.0)));
-                }
-            } else {
-                return Err(classify_trap(&e, &text, memory, timeout));
-            }
-        }
-        serde_json::from_str(&text)
-            .map_err(|e| sandbox(format!("the guest's report is not valid: {e}")))
+        outcome
+    }
+
+    /// Everything up to the guest's first instruction: a fresh WASI context whose only folder is
+    /// `dir` (read-only, as `/in`), the store with its limits, the instance. Nothing here reads
+    /// the input.
+    pub fn prepare(
+        &self,
+        dir: &Path,
+        input_len: u64,
+        output: File,
+        opts: &ConvertOptions,
+        timeout: Duration,
+    ) -> Result<Prepared, Box<Outcome>> {
+        let args = serde_json::json!({
+            "input_len": input_len,
+            "fail_on": opts.fail_on,
+            "dedup": opts.dedup,
+            "skip_unsupported": opts.format.skip_unsupported,
+            "limits": opts.format.limits,
+        });
+        let memory = memory_budget(input_len, opts);
+        run::prepare(
+            &self.engine,
+            &self.linker,
+            &self.module,
+            dir,
+            &args.to_string(),
+            output,
+            memory,
+            timeout,
+        )
     }
 }
 
-/// `linkat(/proc/self/fd/N, AT_SYMLINK_FOLLOW)`: a name for exactly the open file.
-fn link_open_file(file: &File, to: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    let from = format!("/proc/self/fd/{}", file.as_raw_fd());
-    nix::unistd::linkat(
-        nix::fcntl::AT_FDCWD,
-        from.as_str(),
-        nix::fcntl::AT_FDCWD,
-        to,
-        nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
-    )
-    .is_ok()
-}
-
-fn memory_budget(input_len: u64, opts: &ConvertOptions) -> u64 {
+/// Linear memory the guest may grow to, scaled to the input.
+pub fn memory_budget(input_len: u64, opts: &ConvertOptions) -> u64 {
     let l = &opts.format.limits;
     (128u64 << 20)
         .saturating_add(l.max_graph_bytes)
         .saturating_add(l.max_inflated_member)
         .saturating_add(input_len / 8)
         .min(4 << 30)
-}
-
-fn sandbox(message: String) -> Box<Outcome> {
-    Box::new(Outcome::failure("sandbox", message))
-}
-
-fn limit(message: String) -> Box<Outcome> {
-    Box::new(Outcome::failure("limit", message))
-}
-
-fn classify_trap(
-    e: &wasmtime::Error,
-    report: &str,
-    memory: u64,
-    timeout: Duration,
-) -> Box<Outcome> {
-    if report.contains("memory allocation of")
-        || e.to_string().contains("memory") && e.to_string().contains("grow")
-    {
-        return limit(format!(
-            "the guest ran out of its {} MiB memory limit",
-            memory >> 20
-        ));
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => limit(format!(
-            "the guest ran past its wall-clock limit of {} s",
-            timeout.as_secs()
-        )),
-        Some(Trap::OutOfFuel) => limit("the guest ran out of fuel".into()),
-        Some(Trap::UnreachableCodeReached) => sandbox("the guest panicked".into()),
-        Some(t) => sandbox(format!("the guest trapped: {t}")),
-        None => sandbox(format!("the guest failed: {e}")),
-    }
 }
