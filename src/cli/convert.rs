@@ -47,9 +47,30 @@ pub fn run(args: &ConvertArgs) -> i32 {
                 return EXIT_ERROR;
             }
         },
+        #[cfg(feature = "wasi")]
+        "both" => match StackedGuest::new() {
+            Ok(g) => Sandbox::Both(
+                g,
+                crate::jail::JailOptions {
+                    timeout: args.timeout.map(std::time::Duration::from_secs),
+                    require_full_jail: args.require_full_jail,
+                    worker_exe: None,
+                },
+            ),
+            Err(e) => {
+                eprintln!("modelguard: --sandbox both: {e}");
+                return EXIT_ERROR;
+            }
+        },
+        #[cfg(not(feature = "wasi"))]
+        "wasi" | "both" => {
+            eprintln!("modelguard: --sandbox {}: this modelguard was built without the WASI host (feature `wasi`)", args.sandbox);
+            return EXIT_ERROR;
+        }
         _ => Sandbox::Native(crate::jail::JailOptions {
             timeout: args.timeout.map(std::time::Duration::from_secs),
             require_full_jail: args.require_full_jail,
+            worker_exe: None,
         }),
     };
     let (report, code) = if args.input.is_dir() {
@@ -207,8 +228,40 @@ pub enum Sandbox {
     /// The WASI guest run by wasmtime.
     #[cfg(feature = "wasi")]
     Wasi(Box<crate::wasi::Runner>, std::time::Duration),
+    /// The WASI guest run by wasmtime inside the jailed worker.
+    #[cfg(feature = "wasi")]
+    Both(StackedGuest, crate::jail::JailOptions),
     /// In-process, for debugging.
     None,
+}
+
+/// The compiled guest as a file the stacked worker can load before its lock-down: the module
+/// cache entry, or a private temporary copy when there is no cache folder.
+#[cfg(feature = "wasi")]
+pub struct StackedGuest {
+    module: PathBuf,
+    _private: Option<tempfile::TempDir>,
+}
+
+#[cfg(feature = "wasi")]
+impl StackedGuest {
+    fn new() -> Result<StackedGuest, String> {
+        let mut runner = crate::wasi::Runner::new()?;
+        if let Some(m) = runner.module_file() {
+            return Ok(StackedGuest {
+                module: m.to_path_buf(),
+                _private: None,
+            });
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let module = runner
+            .save_module(dir.path(), "guest.cwasm")
+            .map_err(|e| format!("cannot store the compiled guest: {e}"))?;
+        Ok(StackedGuest {
+            module,
+            _private: Some(dir),
+        })
+    }
 }
 
 /// Parse the input into `tmp`, jailed or not. The caller validates `tmp` against the outcome.
@@ -227,6 +280,11 @@ fn parse_untrusted(
         Sandbox::Wasi(runner, timeout) => {
             let near = tmp_dir.unwrap_or(Path::new("."));
             (runner.convert(input, len, tmp, near, opts, *timeout), None)
+        }
+        #[cfg(feature = "wasi")]
+        Sandbox::Both(guest, jail) => {
+            let near = tmp_dir.unwrap_or(Path::new("."));
+            crate::jail::host::convert_stacked(input, len, tmp, near, opts, jail, &guest.module)
         }
         Sandbox::None => {
             use std::os::fd::AsFd;

@@ -41,16 +41,8 @@ pub fn run() -> i32 {
         return 2;
     };
     let opts = ConvertOptions::default();
-    let (outcome, layers) = host::convert(
-        &inp,
-        0,
-        &out,
-        &opts,
-        &crate::jail::JailOptions {
-            timeout: None,
-            require_full_jail: false,
-        },
-    );
+    let (outcome, layers) =
+        host::convert(&inp, 0, &out, &opts, &crate::jail::JailOptions::default());
     let Some(layers) = layers else {
         println!(
             "native jail: NOT WORKING: {}",

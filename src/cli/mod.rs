@@ -53,9 +53,10 @@ pub struct ConvertArgs {
     /// Raise or lower a resource limit, e.g. `--limit max_graph_bytes=1073741824` (repeatable).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
-    /// Where untrusted bytes are parsed: `native` (jailed worker, the default), `wasi` (the
-    /// WASI guest under wasmtime) or `none` (in-process, for debugging only).
-    #[arg(long, default_value = "native", value_parser = ["native", "wasi", "none"])]
+    /// Where untrusted bytes are parsed: `native` (the jailed worker; default on Linux), `wasi`
+    /// (the WASI guest under wasmtime; default elsewhere), `both` (the WASI guest run inside the
+    /// jailed worker, the strictest) or `none` (in-process, for debugging only).
+    #[arg(long, default_value = DEFAULT_SANDBOX, value_parser = ["native", "wasi", "both", "none"])]
     pub sandbox: String,
     /// Refuse to run unless namespaces, rlimits, Landlock and seccomp are all enforced.
     #[arg(long)]
@@ -67,6 +68,13 @@ pub struct ConvertArgs {
     #[arg(long, short)]
     pub quiet: bool,
 }
+
+/// The native jail needs Linux (namespaces, Landlock, seccomp); elsewhere the WASI guest is the
+/// portable jail.
+#[cfg(target_os = "linux")]
+pub const DEFAULT_SANDBOX: &str = "native";
+#[cfg(not(target_os = "linux"))]
+pub const DEFAULT_SANDBOX: &str = "wasi";
 
 #[derive(Debug, Clone, Copy)]
 pub struct FailOn(pub Option<Severity>);

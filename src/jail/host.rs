@@ -17,12 +17,15 @@ use std::time::Duration;
 /// The worker's report is small (findings and a tensor table); more is an attack.
 const MAX_REPORT_BYTES: u64 = 64 << 20;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct JailOptions {
     /// Wall-clock limit for one worker; None picks one from the input size.
     pub timeout: Option<Duration>,
     /// Refuse to run unless every layer is enforced.
     pub require_full_jail: bool,
+    /// The `modelguard` binary to run as the worker; None re-executes this process's binary
+    /// (a program embedding the library must name the modelguard binary here).
+    pub worker_exe: Option<std::path::PathBuf>,
 }
 
 /// How much one worker may use, scaled to its input.
@@ -64,8 +67,50 @@ pub fn convert(
         skip_unsupported: opts.format.skip_unsupported,
         limits: opts.format.limits.clone(),
         probe: None,
+        guest: None,
     };
-    run(input, output, &args, timeout, jail.require_full_jail)
+    run(input, output, &args, timeout, jail)
+}
+
+/// `--sandbox both`: the WASI guest, run by wasmtime inside the jailed worker. `module` is the
+/// compiled guest this binary serialised; the guest's folder is made in `near`.
+#[cfg(feature = "wasi")]
+pub fn convert_stacked(
+    input: &File,
+    input_len: u64,
+    output: &File,
+    near: &std::path::Path,
+    opts: &ConvertOptions,
+    jail: &JailOptions,
+    module: &std::path::Path,
+) -> (Outcome, Option<Layers>) {
+    let dir = match crate::wasi::GuestDir::new(input, near) {
+        Ok(d) => d,
+        Err(e) => return (sandbox_error(e), None),
+    };
+    let mut budget = budget_for(input_len, opts);
+    // wasmtime grows linear memory by moving it: old and new copy exist for a moment.
+    budget.memory = (2 * crate::wasi::memory_budget(input_len, opts) + (512 << 20)).min(10 << 30);
+    let guest_timeout = jail
+        .timeout
+        .unwrap_or_else(|| Duration::from_secs(2 * budget.cpu_seconds + 10));
+    let args = WorkerArgs {
+        input_len,
+        budget,
+        fail_on: opts.fail_on,
+        dedup: opts.dedup,
+        skip_unsupported: opts.format.skip_unsupported,
+        limits: opts.format.limits.clone(),
+        probe: None,
+        guest: Some(super::worker::StackedGuest {
+            dir: dir.path().to_path_buf(),
+            module: module.to_path_buf(),
+            timeout_secs: guest_timeout.as_secs(),
+        }),
+    };
+    // The guest's own deadline reports first; the host's kill is the backstop.
+    let timeout = guest_timeout + Duration::from_secs(5);
+    run(input, output, &args, timeout, jail)
 }
 
 fn sandbox_error(message: impl Into<String>) -> Outcome {
@@ -84,26 +129,8 @@ pub struct RawRun {
     pub pid: u32,
 }
 
-/// Spawn `modelguard __worker ARGS` on the given fds and wait for it, killing its process
-/// group at the deadline. `on_spawn` sees the worker's pid while it runs (for tests).
-pub fn spawn_and_wait(
-    input: &File,
-    output: &File,
-    args: &WorkerArgs,
-    timeout: Duration,
-    on_spawn: &mut dyn FnMut(u32),
-) -> std::io::Result<RawRun> {
-    spawn_and_wait_exe(
-        std::path::Path::new("/proc/self/exe"),
-        input,
-        output,
-        args,
-        timeout,
-        on_spawn,
-    )
-}
-
-/// [`spawn_and_wait`] with an explicit binary (tests run the real `modelguard` this way).
+/// Spawn `exe __worker ARGS` on the given fds and wait for it, killing its process group at the
+/// deadline. `on_spawn` sees the worker's pid while it runs (for tests).
 pub fn spawn_and_wait_exe(
     exe: &std::path::Path,
     input: &File,
@@ -170,9 +197,13 @@ pub fn run(
     output: &File,
     args: &WorkerArgs,
     timeout: Duration,
-    require_full: bool,
+    jail: &JailOptions,
 ) -> (Outcome, Option<Layers>) {
-    let raw = match spawn_and_wait(input, output, args, timeout, &mut |_| {}) {
+    let exe = jail
+        .worker_exe
+        .as_deref()
+        .unwrap_or(std::path::Path::new("/proc/self/exe"));
+    let raw = match spawn_and_wait_exe(exe, input, output, args, timeout, &mut |_| {}) {
         Ok(r) => r,
         Err(e) => {
             return (
@@ -181,7 +212,7 @@ pub fn run(
             )
         }
     };
-    classify(raw, timeout, require_full)
+    classify(raw, timeout, jail.require_full_jail)
 }
 
 /// Interpret how the worker ended (design: normal, SIGSYS = policy violation, resource limit, crash).

@@ -33,13 +33,38 @@ fn fail(step: &'static str, message: impl std::fmt::Display) -> LockdownError {
     }
 }
 
-/// Run every step; returns what the kernel enforced.
-pub fn lock_down(budget: &Budget) -> Result<Layers, LockdownError> {
-    hygiene(budget)?;
+/// What the locked-down process must still be able to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Profile<'a> {
+    /// The engine itself: only the three fds it was handed.
+    Parser,
+    /// wasmtime running the WASI guest (`--sandbox both`): additionally, open the one input
+    /// file inside `guest_dir` read-only, and what wasmtime's runtime needs (profile `both`).
+    Stacked {
+        guest_dir: &'a std::path::Path,
+        /// The descriptor wasmtime-wasi holds for `guest_dir` ([`fd_of`]).
+        guest_dir_fd: i32,
+    },
+}
+
+/// Steps 2-5, after [`hygiene`] (and, for the stacked jail, after the guest was loaded and
+/// instantiated); returns what the kernel enforced.
+pub fn lock_down(budget: &Budget, profile: Profile) -> Result<Layers, LockdownError> {
+    let guest_dir_fd = match profile {
+        Profile::Parser => None,
+        Profile::Stacked { guest_dir_fd, .. } => Some(guest_dir_fd),
+    };
     let namespaces = namespaces();
     let rlimits = rlimits(budget)?;
-    let landlock = landlock();
-    let seccomp = seccomp()?;
+    let landlock = landlock(profile);
+    if let (Profile::Stacked { .. }, LayerStatus::Unavailable(why)) = (profile, &landlock) {
+        // The stacked profile may open files; only Landlock confines that to the guest's folder.
+        return Err(fail(
+            "Landlock",
+            format!("--sandbox both needs Landlock to confine the guest's folder: {why}"),
+        ));
+    }
+    let seccomp = seccomp(guest_dir_fd)?;
     Ok(Layers {
         namespaces,
         rlimits,
@@ -49,7 +74,7 @@ pub fn lock_down(budget: &Budget) -> Result<Layers, LockdownError> {
 }
 
 /// Step 1: no inherited fds beyond 0-2, die with the host, own session.
-fn hygiene(budget: &Budget) -> Result<(), LockdownError> {
+pub fn hygiene(budget: &Budget) -> Result<(), LockdownError> {
     // SAFETY: close_range only closes descriptors; fds 0-2 (input, output, report) stay, and no
     // Rust object owns any descriptor above 2 at this point of the worker's start.
     let rc = unsafe { nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
@@ -119,10 +144,14 @@ fn rlimits(budget: &Budget) -> Result<LayerStatus, LockdownError> {
     )))
 }
 
-/// Step 4: Landlock denies all filesystem access, TCP bind/connect and the IPC scopes, at the
-/// highest ABI the kernel offers.
-fn landlock() -> LayerStatus {
-    use landlock::{Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetStatus, Scope, ABI};
+/// Step 4: Landlock denies all filesystem access (but reading files in the guest's folder for
+/// the stacked profile), TCP bind/connect and the IPC scopes, at the highest ABI the kernel
+/// offers.
+fn landlock(profile: Profile) -> LayerStatus {
+    use landlock::{
+        Access, AccessFs, AccessNet, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        RulesetStatus, Scope, ABI,
+    };
     if let Err(e) = super::policy::landlock_profile() {
         return LayerStatus::Unavailable(e);
     }
@@ -142,11 +171,22 @@ fn landlock() -> LayerStatus {
         ));
     }
     let abi = ABI::from(version.min(i32::MAX as i64) as i32);
+    let guest_dir = match profile {
+        Profile::Parser => None,
+        Profile::Stacked { guest_dir, .. } => match PathFd::new(guest_dir) {
+            Ok(fd) => Some(fd),
+            Err(e) => return LayerStatus::Unavailable(format!("the guest's folder: {e}")),
+        },
+    };
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
         .and_then(|r| r.handle_access(AccessNet::from_all(abi)))
         .and_then(|r| r.scope(Scope::from_all(abi)))
         .and_then(|r| r.create())
+        .and_then(|r| match guest_dir {
+            None => Ok(r),
+            Some(fd) => r.add_rule(PathBeneath::new(fd, AccessFs::ReadFile)),
+        })
         .and_then(|r| r.restrict_self());
     // TCP rights arrived with ABI 4, the IPC scopes with ABI 6.
     let missing: Vec<&str> = [(4, "TCP bind/connect"), (6, "IPC scopes")]
@@ -163,18 +203,36 @@ fn landlock() -> LayerStatus {
             missing.join(" or ")
         )),
         Ok(_) => LayerStatus::Enforced(format!(
-            "ABI {version}: all filesystem rights, TCP bind/connect and IPC scopes denied"
+            "ABI {version}: {}, TCP bind/connect and IPC scopes denied",
+            match profile {
+                Profile::Parser => "all filesystem rights",
+                Profile::Stacked { .. } =>
+                    "all filesystem rights but reading files in the guest's folder",
+            }
         )),
         Err(e) => LayerStatus::Unavailable(e.to_string()),
     }
 }
 
 /// Step 5: the seccomp allowlist, mandatory.
-fn seccomp() -> Result<LayerStatus, LockdownError> {
-    let filter = super::policy::seccomp_filter().map_err(|e| fail("seccomp", e))?;
+/// `guest_dir_fd` selects the stacked profile.
+fn seccomp(guest_dir_fd: Option<i32>) -> Result<LayerStatus, LockdownError> {
+    let filter = super::policy::seccomp_filter(guest_dir_fd).map_err(|e| fail("seccomp", e))?;
     seccompiler::apply_filter(&filter).map_err(|e| fail("seccomp", e))?;
     Ok(LayerStatus::Enforced(format!(
         "allowlist of {} BPF instructions, default kill-process",
         filter.len()
     )))
+}
+
+/// The descriptor wasmtime-wasi holds for the folder at `path` (same device and inode), so the
+/// stacked profile can allow opening files relative to that folder only.
+/// Read through /proc, so it runs before Landlock.
+pub fn fd_of(path: &std::path::Path) -> Option<i32> {
+    use nix::sys::stat::stat;
+    let want = stat(path).ok()?;
+    (3..64).find(|fd| {
+        stat(format!("/proc/self/fd/{fd}").as_str())
+            .is_ok_and(|st| st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+    })
 }

@@ -2,6 +2,7 @@
 //! with namespaces, rlimits, Landlock and a seccomp allowlist. All `unsafe` of the project lives
 //! in this module.
 
+pub mod alarm;
 pub mod copy;
 pub mod host;
 pub mod layers;

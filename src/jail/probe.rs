@@ -102,3 +102,32 @@ pub fn attack(name: &str) -> String {
         other => format!("unknown probe {other}"),
     }
 }
+
+/// openat2 read-only without RESOLVE_BENEATH: only the kernel's own checks (Landlock) apply.
+fn openat2(dirfd: i32, path: &str) -> nix::Result<std::os::fd::OwnedFd> {
+    // SAFETY: the probe names descriptor numbers on purpose; the borrow lasts for one call.
+    let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(dirfd) };
+    nix::fcntl::openat2(
+        dir,
+        path,
+        nix::fcntl::OpenHow::new()
+            .flags(nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC),
+    )
+}
+
+/// Attacks under the stacked profile (`--sandbox both`), which may open files relative to the
+/// guest's folder `dir_fd`; the others as in [`attack`].
+pub fn attack_stacked(name: &str, dir_fd: i32) -> String {
+    match name {
+        "stacked-open-input" => format!("{:?}", openat2(dir_fd, "input").map(|_| ())),
+        "stacked-open-outside" => format!(
+            "{:?}",
+            openat2(dir_fd, "../../../../../../etc/passwd").map(|_| ())
+        ),
+        "stacked-open-cwd" => format!(
+            "{:?}",
+            openat2(nix::libc::AT_FDCWD, "/etc/passwd").map(|_| ())
+        ),
+        other => attack(other),
+    }
+}

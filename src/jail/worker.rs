@@ -3,7 +3,7 @@
 //! report as one JSON document to fd 2.
 
 use super::layers::Layers;
-use super::lockdown::{lock_down, Budget};
+use super::lockdown::{hygiene, lock_down, Budget, Profile};
 use crate::convert::{self, ConvertOptions, Outcome, OutcomeError};
 use std::fs::File;
 use std::io::Write;
@@ -21,6 +21,22 @@ pub struct WorkerArgs {
     /// Test-only attack to try after lock-down (feature `jail-probe`).
     #[serde(default)]
     pub probe: Option<String>,
+    /// `--sandbox both`: run this WASI guest under wasmtime inside the jail instead of the
+    /// engine itself.
+    #[serde(default)]
+    pub guest: Option<StackedGuest>,
+}
+
+/// The stacked jail's guest: all paths are ones the host made (no input-controlled names).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StackedGuest {
+    /// The guest's only folder, holding the input as `input`.
+    pub dir: std::path::PathBuf,
+    /// The compiled guest this binary serialised (loaded before the lock-down, so that no code
+    /// is generated inside the jail).
+    pub module: std::path::PathBuf,
+    /// The guest's wall-clock limit (SIGALRM ends it with a clear error before the host's kill).
+    pub timeout_secs: u64,
 }
 
 /// What the worker hands back on fd 2.
@@ -59,16 +75,34 @@ pub fn main(args_json: &str) -> ! {
             2,
         ),
     };
-    let layers = match lock_down(&args.budget) {
-        Ok(l) => l,
-        Err(e) => finish(
+    let lockdown_failed = |report: File, e: super::lockdown::LockdownError| -> ! {
+        finish(
             report,
             WorkerReport {
                 lockdown_error: Some(format!("lock-down step `{}` failed: {}", e.step, e.message)),
                 ..Default::default()
             },
             2,
-        ),
+        )
+    };
+    if let Err(e) = hygiene(&args.budget) {
+        lockdown_failed(report, e);
+    }
+    let opts = ConvertOptions {
+        format: crate::formats::Options {
+            limits: args.limits.clone(),
+            skip_unsupported: args.skip_unsupported,
+        },
+        fail_on: args.fail_on,
+        dedup: args.dedup,
+        fsync: false,
+    };
+    if let Some(guest) = &args.guest {
+        stacked(guest, &args, &opts, output, report);
+    }
+    let layers = match lock_down(&args.budget, Profile::Parser) {
+        Ok(l) => l,
+        Err(e) => lockdown_failed(report, e),
     };
     // From here on only the seccomp allowlist's syscalls are possible.
     #[cfg(feature = "jail-probe")]
@@ -84,15 +118,6 @@ pub fn main(args_json: &str) -> ! {
             0,
         );
     }
-    let opts = ConvertOptions {
-        format: crate::formats::Options {
-            limits: args.limits.clone(),
-            skip_unsupported: args.skip_unsupported,
-        },
-        fail_on: args.fail_on,
-        dedup: args.dedup,
-        fsync: false,
-    };
     // SAFETY: fd 0 (the input) stays open for the whole life of the worker.
     let input_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
     let mut direct = |out: &mut File, offset: u64, len: u64| {
@@ -117,6 +142,103 @@ pub fn main(args_json: &str) -> ! {
             ..Default::default()
         },
         0,
+    )
+}
+
+/// `--sandbox both`: load and instantiate the guest, lock down (with the `both` additions),
+/// then run it. Never returns.
+#[cfg(feature = "wasi")]
+fn stacked(
+    guest: &StackedGuest,
+    args: &WorkerArgs,
+    opts: &ConvertOptions,
+    output: File,
+    report: File,
+) -> ! {
+    let fail = |report: File, message: String| -> ! {
+        finish(
+            report,
+            WorkerReport {
+                lockdown_error: Some(message),
+                ..Default::default()
+            },
+            2,
+        )
+    };
+    let timeout = std::time::Duration::from_secs(guest.timeout_secs.max(1));
+    let runner = match crate::wasi::Runner::from_module_file(&guest.module) {
+        Ok(r) => r,
+        Err(e) => fail(report, format!("cannot load the WASI guest: {e}")),
+    };
+    let prepared = match runner.prepare(&guest.dir, args.input_len, output, opts, timeout) {
+        Ok(p) => p,
+        Err(o) => finish(
+            report,
+            WorkerReport {
+                outcome: *o,
+                ..Default::default()
+            },
+            2,
+        ),
+    };
+    let engine = runner.engine().clone();
+    if let Err(e) = super::alarm::arm(timeout, move || engine.increment_epoch()) {
+        fail(report, format!("cannot arm the guest's deadline: {e}"));
+    }
+    let Some(guest_dir_fd) = super::lockdown::fd_of(&guest.dir) else {
+        fail(
+            report,
+            "the guest's folder is not open in the worker".into(),
+        );
+    };
+    let layers = match lock_down(
+        &args.budget,
+        Profile::Stacked {
+            guest_dir: &guest.dir,
+            guest_dir_fd,
+        },
+    ) {
+        Ok(l) => l,
+        Err(e) => fail(
+            report,
+            format!("lock-down step `{}` failed: {}", e.step, e.message),
+        ),
+    };
+    #[cfg(feature = "jail-probe")]
+    if let Some(p) = &args.probe {
+        let result = super::probe::attack_stacked(p, guest_dir_fd);
+        drop(prepared);
+        finish(
+            report,
+            WorkerReport {
+                layers,
+                probe: Some(result),
+                ..Default::default()
+            },
+            0,
+        );
+    }
+    let outcome = prepared.run();
+    finish(
+        report,
+        WorkerReport {
+            layers,
+            outcome,
+            ..Default::default()
+        },
+        0,
+    )
+}
+
+#[cfg(not(feature = "wasi"))]
+fn stacked(_: &StackedGuest, _: &WorkerArgs, _: &ConvertOptions, _: File, report: File) -> ! {
+    finish(
+        report,
+        WorkerReport {
+            lockdown_error: Some("this modelguard was built without the WASI host".into()),
+            ..Default::default()
+        },
+        2,
     )
 }
 
