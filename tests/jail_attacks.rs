@@ -25,6 +25,7 @@ fn args(probe: &str, cpu_seconds: u64, memory: u64) -> String {
         skip_unsupported: false,
         limits: modelguard::Limits::default(),
         probe: Some(probe.into()),
+        guest: None,
     })
     .unwrap()
 }
@@ -216,4 +217,84 @@ fn the_host_kills_a_worker_past_its_deadline() {
     let e = outcome.error.unwrap();
     assert_eq!(e.kind, "limit");
     assert!(e.message.contains("wall-clock"), "{}", e.message);
+}
+
+/// `--sandbox both`: the worker runs wasmtime under the stacked profile, which adds opening
+/// files relative to the guest's folder. A compromised runtime still cannot open anything else:
+/// seccomp kills an open that is not relative to that folder, Landlock refuses a path that
+/// leaves it, and code still cannot be mapped executable.
+#[test]
+fn the_stacked_profile_opens_only_the_guest_folder() {
+    let Ok(mut runner) = modelguard::wasi::Runner::new() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build the WASI guest"
+        );
+        return;
+    };
+    let modules = tempfile::tempdir().unwrap();
+    let module = match runner.module_file() {
+        Some(m) => m.to_path_buf(),
+        None => runner.save_module(modules.path(), "guest.cwasm").unwrap(),
+    };
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("in");
+    std::fs::write(&input, b"").unwrap();
+    let guest_dir =
+        modelguard::wasi::GuestDir::new(&std::fs::File::open(&input).unwrap(), work.path())
+            .unwrap();
+    let run = |probe: &str| {
+        let mut a: WorkerArgs = serde_json::from_str(&args(probe, 10, 2 << 30)).unwrap();
+        a.guest = Some(modelguard::jail::worker::StackedGuest {
+            dir: guest_dir.path().to_path_buf(),
+            module: module.clone(),
+            timeout_secs: 10,
+        });
+        let out = Command::new(common::bin())
+            .arg("__worker")
+            .arg(serde_json::to_string(&a).unwrap())
+            .env_clear()
+            .current_dir("/")
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(std::fs::File::create(work.path().join("out")).unwrap())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let report: Option<WorkerReport> = serde_json::from_slice(&out.stderr).ok();
+        if let Some(r) = &report {
+            assert!(
+                r.lockdown_error.is_none(),
+                "{probe}: {:?}",
+                r.lockdown_error
+            );
+            assert!(
+                r.layers.landlock.is_enforced()
+                    || matches!(r.layers.landlock, modelguard::jail::LayerStatus::Partial(_))
+            );
+        }
+        (out.status.signal(), report.and_then(|r| r.probe))
+    };
+    assert_eq!(run("stacked-open-input"), (None, Some("Ok(())".into())));
+    let (sig, result) = run("stacked-open-outside");
+    assert_eq!(sig, None);
+    assert_eq!(
+        result.as_deref(),
+        Some("Err(EACCES)"),
+        "Landlock refuses leaving the folder"
+    );
+    for probe in [
+        "stacked-open-cwd",
+        "mmap-exec",
+        "open-passwd",
+        "socket-unix",
+        "exec-shell",
+        "fork",
+    ] {
+        let (sig, result) = run(probe);
+        assert_eq!(
+            sig,
+            Some(SIGSYS),
+            "{probe}: expected SIGSYS, survived with {result:?}"
+        );
+    }
 }

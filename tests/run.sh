@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 if [ "${MODELGUARD_SKIP_GUEST:-0}" != 1 ]; then
   echo "== wasm32-wasip1 guest (the engine must build without an OS)"
   guest/build.sh
-  ls -l guest/target/wasm32-wasip1/release/modelguard-guest.wasm
+  ls -l guest/target/wasm32-wasip1/release/modelguard-guest.wasm guest/target/wasm32-wasip1/release/escape-probe.wasm
 else
   echo "== MODELGUARD_SKIP_GUEST=1: the WASI guest is not built; its tests skip with a reason"
 fi
