@@ -49,6 +49,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="target/release/modelguard")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", action="append", help="run only contenders whose name contains this (cp always runs)")
     ap.add_argument("--workdir", default="/tmp/modelguard-bench",
                     help="where input and outputs live; use a tmpfs (/dev/shm/...) to take the disk out")
     ap.add_argument("--python", default=os.environ.get("MODELGUARD_BENCH_PYTHON", sys.executable),
@@ -75,6 +76,8 @@ def main():
         ("modelguard convert (jailed)", [args.bin, "convert", src, out + ".safetensors", "-q"]),
         ("modelguard convert --sandbox wasi", [args.bin, "convert", src, out + ".safetensors", "-q",
                                                "--sandbox", "wasi"]),
+        ("modelguard convert --sandbox both", [args.bin, "convert", src, out + ".safetensors", "-q",
+                                               "--sandbox", "both"]),
         ("modelguard convert (jailed) --fsync", [args.bin, "convert", src, out + ".safetensors", "-q", "--fsync"]),
         ("modelguard convert (jailed) --report", [args.bin, "convert", src, out + ".safetensors", "-q",
                                          "--report", out + ".json"]),
@@ -84,6 +87,8 @@ def main():
             "import sys, torch; from safetensors.torch import save_file; "
             "save_file(torch.load(sys.argv[1], weights_only=True), sys.argv[2], metadata={'format': 'pt'})",
             src, out + ".torch.safetensors"]))
+    if args.only:
+        contenders = [c for c in contenders if c[0] == "cp" or any(o in c[0] for o in args.only)]
     results = {}
     for name, cmd in contenders:
         walls, peaks = [], []

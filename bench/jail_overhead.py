@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Per-file cost of the jail: convert a tiny checkpoint 100 times in-process (--sandbox none)
-and 100 times through the jailed worker, and compare the medians.
+"""Per-file cost of the jails: convert a tiny checkpoint 100 times in-process (--sandbox none),
+through the jailed worker, the WASI guest and both stacked, and compare the medians (whole
+process wall time; the WASI module cache is warmed first).
 
 Usage: python3 bench/jail_overhead.py [--bin target/release/modelguard] [--runs 100]
 """
@@ -33,10 +34,15 @@ def main():
     base = [args.bin, "convert", args.input, out, "-q"]
     inproc = median_ms(base + ["--sandbox", "none"], args.runs)
     jailed = median_ms(base, args.runs)
+    subprocess.run(base + ["--sandbox", "wasi"], check=True)  # warm the module cache
+    wasi = median_ms(base + ["--sandbox", "wasi"], args.runs)
+    both = median_ms(base + ["--sandbox", "both"], args.runs)
     print(f"tiny checkpoint ({os.path.getsize(args.input)} bytes), median of {args.runs} runs:")
-    print(f"  in-process (--sandbox none): {inproc:.2f} ms")
-    print(f"  jailed worker (default):     {jailed:.2f} ms")
-    print(f"  jail overhead:               {jailed - inproc:.2f} ms per file")
+    print(f"  in-process (--sandbox none):   {inproc:.2f} ms")
+    print(f"  jailed worker (default):       {jailed:.2f} ms")
+    print(f"  WASI guest (--sandbox wasi):   {wasi:.2f} ms")
+    print(f"  stacked (--sandbox both):      {both:.2f} ms")
+    print(f"  jail overhead:                 {jailed - inproc:.2f} ms per file")
 
 
 if __name__ == "__main__":
