@@ -23,6 +23,8 @@ pub struct ConvertOptions {
     pub dedup: bool,
     /// fsync outputs before they are renamed into place.
     pub fsync: bool,
+    /// Only analyse and report (`modelguard scan`): nothing is written.
+    pub scan_only: bool,
 }
 
 impl Default for ConvertOptions {
@@ -32,6 +34,7 @@ impl Default for ConvertOptions {
             fail_on: Some(Severity::High),
             dedup: false,
             fsync: false,
+            scan_only: false,
         }
     }
 }

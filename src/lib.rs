@@ -19,5 +19,6 @@ pub mod cli;
 pub mod convert;
 #[cfg(all(feature = "host", target_os = "linux"))]
 pub mod jail;
+pub mod scan;
 #[cfg(all(feature = "wasi", target_os = "linux"))]
 pub mod wasi;

@@ -24,6 +24,7 @@ fn args(probe: &str, cpu_seconds: u64, memory: u64) -> String {
         dedup: false,
         skip_unsupported: false,
         limits: modelguard::Limits::default(),
+        scan_only: false,
         probe: Some(probe.into()),
         guest: None,
     })

@@ -13,6 +13,8 @@ struct Args {
     dedup: bool,
     skip_unsupported: bool,
     limits: modelguard::Limits,
+    #[serde(default)]
+    scan_only: bool,
 }
 
 fn main() {
@@ -45,7 +47,11 @@ fn run() -> Outcome {
         fail_on: args.fail_on,
         dedup: args.dedup,
         fsync: false,
+        scan_only: args.scan_only,
     };
+    if opts.scan_only {
+        return modelguard::scan::run(&mut input, args.input_len, &opts);
+    }
     let stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     convert::run(&mut input, args.input_len, &opts, stdout, None)
 }

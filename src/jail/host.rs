@@ -66,6 +66,7 @@ pub fn convert(
         dedup: opts.dedup,
         skip_unsupported: opts.format.skip_unsupported,
         limits: opts.format.limits.clone(),
+        scan_only: opts.scan_only,
         probe: None,
         guest: None,
     };
@@ -101,6 +102,7 @@ pub fn convert_stacked(
         dedup: opts.dedup,
         skip_unsupported: opts.format.skip_unsupported,
         limits: opts.format.limits.clone(),
+        scan_only: opts.scan_only,
         probe: None,
         guest: Some(super::worker::StackedGuest {
             dir: dir.path().to_path_buf(),

@@ -18,6 +18,9 @@ pub struct WorkerArgs {
     pub dedup: bool,
     pub skip_unsupported: bool,
     pub limits: crate::Limits,
+    /// `modelguard scan`: analyse only, write nothing.
+    #[serde(default)]
+    pub scan_only: bool,
     /// Test-only attack to try after lock-down (feature `jail-probe`).
     #[serde(default)]
     pub probe: Option<String>,
@@ -96,6 +99,7 @@ pub fn main(args_json: &str) -> ! {
         fail_on: args.fail_on,
         dedup: args.dedup,
         fsync: false,
+        scan_only: args.scan_only,
     };
     if let Some(guest) = &args.guest {
         stacked(guest, &args, &opts, output, report);
@@ -125,7 +129,11 @@ pub fn main(args_json: &str) -> ! {
     };
     let mut input = input;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        convert::run(&mut input, args.input_len, &opts, output, Some(&mut direct))
+        if opts.scan_only {
+            crate::scan::run(&mut input, args.input_len, &opts)
+        } else {
+            convert::run(&mut input, args.input_len, &opts, output, Some(&mut direct))
+        }
     }))
     .unwrap_or_else(|_| Outcome {
         error: Some(OutcomeError {

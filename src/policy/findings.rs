@@ -99,6 +99,9 @@ pub enum Rule {
     /// Parsing the file made the jailed worker break its seccomp policy (SIGSYS).
     #[serde(rename = "MG018")]
     SandboxViolation,
+    /// A safetensors file the strict validator rejects (hostile or broken header).
+    #[serde(rename = "MG019")]
+    MalformedSafetensors,
 }
 
 impl Rule {
@@ -122,6 +125,54 @@ impl Rule {
             Rule::ExtensionMismatch => "MG016",
             Rule::TorchScriptCode => "MG017",
             Rule::SandboxViolation => "MG018",
+            Rule::MalformedSafetensors => "MG019",
+        }
+    }
+
+    pub const ALL: [Rule; 19] = [
+        Rule::DangerousCall,
+        Rule::DangerousGlobal,
+        Rule::UnknownCall,
+        Rule::UnknownClass,
+        Rule::UnknownGlobal,
+        Rule::BuildOnGlobal,
+        Rule::DottedGlobal,
+        Rule::ExtensionOpcode,
+        Rule::FrameInconsistency,
+        Rule::BrokenAfterCalls,
+        Rule::TrailingBytes,
+        Rule::UnexpectedPersistentId,
+        Rule::ContainerAnomaly,
+        Rule::NestedPickle,
+        Rule::ModulePickle,
+        Rule::ExtensionMismatch,
+        Rule::TorchScriptCode,
+        Rule::SandboxViolation,
+        Rule::MalformedSafetensors,
+    ];
+
+    /// A short name and a one-sentence description (SARIF rule metadata, `--help` tables).
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Rule::DangerousCall => ("dangerous-call", "The pickle calls a known code-execution, file, network, import or nested-loader callable when loaded."),
+            Rule::DangerousGlobal => ("dangerous-global", "The pickle references a known dangerous callable, even if it does not call it."),
+            Rule::UnknownCall => ("unknown-call", "The pickle calls a callable outside the allowlist (REDUCE, INST or OBJ)."),
+            Rule::UnknownClass => ("unknown-class", "The pickle instantiates a class outside the allowlist (NEWOBJ) and sets its state."),
+            Rule::UnknownGlobal => ("unknown-global", "The pickle references a global outside the allowlist without calling it."),
+            Rule::BuildOnGlobal => ("build-on-global", "BUILD sets state on a global object (a module or class) instead of a fresh instance."),
+            Rule::DottedGlobal => ("dotted-global", "A global name with dots walks attributes at load time (getattr gadget)."),
+            Rule::ExtensionOpcode => ("extension-opcode", "EXT opcodes resolve globals through the copyreg registry, invisible to name-based scanners."),
+            Rule::FrameInconsistency => ("frame-inconsistency", "FRAME lengths disagree with the opcodes they contain (a parser differential)."),
+            Rule::BrokenAfterCalls => ("broken-after-calls", "The stream breaks after calls already ran: a loader executes them before it fails."),
+            Rule::TrailingBytes => ("trailing-bytes", "Bytes follow the STOP opcode (another loader or a second pickle may read them)."),
+            Rule::UnexpectedPersistentId => ("unexpected-persistent-id", "A persistent id torch's loader would not produce or accept."),
+            Rule::ContainerAnomaly => ("container-anomaly", "The archive holds a differential: duplicate members, header mismatches, CRC errors, data outside the records, mixed roots."),
+            Rule::NestedPickle => ("nested-pickle", "A pickle embedded in bytes that a loader unpickles too (pickle.loads, torch.storage._load_from_bytes)."),
+            Rule::ModulePickle => ("module-pickle", "A whole torch.nn.Module is pickled: loading it imports and runs its class code."),
+            Rule::ExtensionMismatch => ("extension-mismatch", "The content is not what the file extension says (e.g. a pickle named .safetensors)."),
+            Rule::TorchScriptCode => ("torchscript-code", "TorchScript source code is present and runs when the file is loaded with torch.jit.load."),
+            Rule::SandboxViolation => ("sandbox-violation", "Parsing the file made the jailed worker attempt a forbidden system call."),
+            Rule::MalformedSafetensors => ("malformed-safetensors", "A safetensors file whose header the strict validator rejects (hostile lengths, offsets, shapes, dtypes, keys)."),
         }
     }
 }

@@ -402,6 +402,11 @@ pub fn call_severity(g: &Global, class: &GlobalClass, how: CallKind) -> Option<(
     })
 }
 
+/// Whether `module.name` is a known dangerous callable (the config cannot allow those).
+pub fn is_dangerous(module: &str, name: &str) -> bool {
+    dangerous(module, name).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

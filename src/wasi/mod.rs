@@ -176,6 +176,7 @@ impl Runner {
             "dedup": opts.dedup,
             "skip_unsupported": opts.format.skip_unsupported,
             "limits": opts.format.limits,
+            "scan_only": opts.scan_only,
         });
         let memory = memory_budget(input_len, opts);
         run::prepare(

@@ -1,0 +1,59 @@
+//! The pipeline a scan runs inside the jail: read every pickle stream of a file for findings
+//! (the same analysis `convert` runs, nothing written), or strictly validate a safetensors file.
+
+use crate::convert::{ConvertOptions, Outcome};
+use crate::formats::Format;
+use crate::output::{validate_header, Strictness};
+use crate::policy::findings::{Finding, Rule, Severity};
+use std::io::{Read, Seek, SeekFrom};
+
+/// Scan one input of length `len`.
+pub fn run<R: Read + Seek>(input: &mut R, len: u64, opts: &ConvertOptions) -> Outcome {
+    if let Ok(Format::Safetensors) = crate::formats::sniff(input, len) {
+        return safetensors(input, len);
+    }
+    let analysis = crate::convert::analyze(input, len, opts);
+    let mut out = Outcome {
+        format: analysis.format.as_str().into(),
+        warnings: analysis.warnings,
+        findings: analysis.findings.into_vec(),
+        ..Default::default()
+    };
+    out.refused = crate::convert::refused(&out.findings, opts.fail_on);
+    if let Some(e) = &analysis.error {
+        out.error = Some(e.into());
+        if analysis.format == Format::Pickle && out.findings.is_empty() && !starts_binary(input) {
+            // A protocol-0 guess (text starting with an opcode letter) that CPython would also
+            // reject before running anything: not a pickle, so skipped rather than an error.
+            out.format = Format::Unknown.as_str().into();
+            out.error = Some(crate::convert::OutcomeError {
+                kind: "unknown-format".into(),
+                message: format!("not a model file (text that is not a pickle: {e})"),
+            });
+        }
+    }
+    out.tensors.clear();
+    out
+}
+
+fn starts_binary<R: Read + Seek>(input: &mut R) -> bool {
+    let mut b = [0u8; 1];
+    input.seek(SeekFrom::Start(0)).is_ok() && input.read_exact(&mut b).is_ok() && b[0] == 0x80
+}
+
+fn safetensors<R: Read + Seek>(input: &mut R, len: u64) -> Outcome {
+    let mut out = Outcome {
+        format: Format::Safetensors.as_str().into(),
+        ..Default::default()
+    };
+    if let Err(e) = validate_header(input, len, Strictness::Reference) {
+        out.findings.push(Finding {
+            rule: Rule::MalformedSafetensors,
+            severity: Severity::High,
+            message: format!("the safetensors header is rejected: {e}"),
+            global: None,
+            location: Default::default(),
+        });
+    }
+    out
+}
