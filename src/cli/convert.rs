@@ -29,49 +29,15 @@ pub fn run(args: &ConvertArgs) -> i32 {
         fail_on: args.fail_on.0,
         dedup: args.dedup,
         fsync: args.fsync,
+        scan_only: false,
     };
     let hashes = args.report.is_some();
-    let sandbox = match args.sandbox.as_str() {
-        "none" => {
-            eprintln!("modelguard: warning: --sandbox none parses untrusted bytes in this process (debugging only)");
-            Sandbox::None
-        }
-        #[cfg(feature = "wasi")]
-        "wasi" => match crate::wasi::Runner::new() {
-            Ok(r) => Sandbox::Wasi(
-                Box::new(r),
-                std::time::Duration::from_secs(args.timeout.unwrap_or(600)),
-            ),
-            Err(e) => {
-                eprintln!("modelguard: --sandbox wasi: {e}");
-                return EXIT_ERROR;
-            }
-        },
-        #[cfg(feature = "wasi")]
-        "both" => match StackedGuest::new() {
-            Ok(g) => Sandbox::Both(
-                g,
-                crate::jail::JailOptions {
-                    timeout: args.timeout.map(std::time::Duration::from_secs),
-                    require_full_jail: args.require_full_jail,
-                    worker_exe: None,
-                },
-            ),
-            Err(e) => {
-                eprintln!("modelguard: --sandbox both: {e}");
-                return EXIT_ERROR;
-            }
-        },
-        #[cfg(not(feature = "wasi"))]
-        "wasi" | "both" => {
-            eprintln!("modelguard: --sandbox {}: this modelguard was built without the WASI host (feature `wasi`)", args.sandbox);
+    let sandbox = match choose_sandbox(&args.sandbox, args.timeout, args.require_full_jail) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("modelguard: --sandbox {}: {e}", args.sandbox);
             return EXIT_ERROR;
         }
-        _ => Sandbox::Native(crate::jail::JailOptions {
-            timeout: args.timeout.map(std::time::Duration::from_secs),
-            require_full_jail: args.require_full_jail,
-            worker_exe: None,
-        }),
     };
     let (report, code) = if args.input.is_dir() {
         folder::convert_folder(&args.input, &args.output, &opts, &sandbox, hashes)
@@ -220,6 +186,37 @@ fn convert_file_inner(
     (report, EXIT_OK)
 }
 
+/// The sandbox `--sandbox NAME` asks for, ready to use.
+pub(super) fn choose_sandbox(
+    name: &str,
+    timeout: Option<u64>,
+    require_full_jail: bool,
+) -> Result<Sandbox, String> {
+    let jail = crate::jail::JailOptions {
+        timeout: timeout.map(std::time::Duration::from_secs),
+        require_full_jail,
+        worker_exe: None,
+    };
+    match name {
+        "none" => {
+            eprintln!("modelguard: warning: --sandbox none parses untrusted bytes in this process (debugging only)");
+            Ok(Sandbox::None)
+        }
+        #[cfg(feature = "wasi")]
+        "wasi" => Ok(Sandbox::Wasi(
+            Box::new(crate::wasi::Runner::new()?),
+            std::time::Duration::from_secs(timeout.unwrap_or(600)),
+        )),
+        #[cfg(feature = "wasi")]
+        "both" => Ok(Sandbox::Both(StackedGuest::new()?, jail)),
+        #[cfg(not(feature = "wasi"))]
+        "wasi" | "both" => {
+            Err("this modelguard was built without the WASI host (feature `wasi`)".into())
+        }
+        _ => Ok(Sandbox::Native(jail)),
+    }
+}
+
 /// Where untrusted bytes are parsed.
 pub enum Sandbox {
     /// The jailed worker (Linux).
@@ -265,7 +262,7 @@ impl StackedGuest {
 }
 
 /// Parse the input into `tmp`, jailed or not. The caller validates `tmp` against the outcome.
-fn parse_untrusted(
+pub(super) fn parse_untrusted(
     input: &File,
     len: u64,
     tmp: &mut File,
@@ -293,17 +290,19 @@ fn parse_untrusted(
             let mut direct = |out: &mut &mut File, offset: u64, len: u64| {
                 crate::jail::copy::copy_range(fd, &**out, offset, len)
             };
-            (
-                convert::run(&mut reader, len, opts, &mut *tmp, Some(&mut direct)),
-                None,
-            )
+            let outcome = if opts.scan_only {
+                crate::scan::run(&mut reader, len, opts)
+            } else {
+                convert::run(&mut reader, len, opts, &mut *tmp, Some(&mut direct))
+            };
+            (outcome, None)
         }
     }
 }
 
 /// Open the input the way the jail design asks: the path resolved once, then opened read-only
 /// without following a (swapped-in) symlink, and checked to be a regular file.
-fn open_input(path: &Path) -> Result<(File, u64), Error> {
+pub(super) fn open_input(path: &Path) -> Result<(File, u64), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let with_path = |e: std::io::Error| {
         Error::Io(std::io::Error::new(

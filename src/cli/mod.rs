@@ -4,6 +4,7 @@ pub mod convert;
 pub mod doctor;
 pub mod folder;
 pub mod report;
+pub mod scan;
 
 use crate::policy::findings::Severity;
 use clap::{Parser, Subcommand};
@@ -25,6 +26,10 @@ pub enum Command {
     /// Convert a checkpoint (torch zip/legacy/TAR/TorchScript, pickle, npy/npz, joblib, or a
     /// Hugging Face folder) to safetensors. Exit 0 converted, 1 refused (findings), 2 error.
     Convert(ConvertArgs),
+    /// Scan files and folders (recursively) for code that loading them would run, by content,
+    /// in the jail. Exit 0 nothing at or above --fail-on, 1 findings at or above it, 2 a file
+    /// could not be scanned.
+    Scan(ScanArgs),
     /// Print which isolation layers this machine enforces for the jailed worker.
     Doctor,
 }
@@ -76,6 +81,44 @@ pub const DEFAULT_SANDBOX: &str = "native";
 #[cfg(not(target_os = "linux"))]
 pub const DEFAULT_SANDBOX: &str = "wasi";
 
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Files and folders (Hugging Face cache folders included).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
+    pub format: String,
+    /// Write the report here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a finding reaches this severity (info, low, medium, high, critical, none);
+    /// default: the config's `fail_on`, else high.
+    #[arg(long, value_parser = parse_fail_on)]
+    pub fail_on: Option<FailOn>,
+    /// The scan policy (default: ./modelguard.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not hash files (json and sarif list each file's sha256 by default).
+    #[arg(long)]
+    pub no_hash: bool,
+    /// Files scanned at once (default: the number of CPUs).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Raise or lower a resource limit (repeatable), as for convert.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    pub limits: Vec<String>,
+    /// Where files are parsed, as for convert.
+    #[arg(long, default_value = DEFAULT_SANDBOX, value_parser = ["native", "wasi", "both", "none"])]
+    pub sandbox: String,
+    /// Refuse to run unless every jail layer is enforced.
+    #[arg(long)]
+    pub require_full_jail: bool,
+    /// Wall-clock limit per file, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct FailOn(pub Option<Severity>);
 
@@ -90,6 +133,7 @@ fn parse_fail_on(s: &str) -> Result<FailOn, String> {
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Convert(args) => convert::run(&args),
+        Command::Scan(args) => scan::run(&args),
         Command::Doctor => doctor::run(),
     }
 }

@@ -1,0 +1,273 @@
+//! `modelguard scan PATH...`: every file under the paths, sniffed by content and read by the
+//! same allowlist machine as `convert`, in the same jail, files in parallel (one worker each).
+
+mod config;
+mod report;
+mod sarif;
+mod walk;
+
+use super::convert::{choose_sandbox, open_input, parse_untrusted, Sandbox};
+use super::ScanArgs;
+use crate::convert::{ConvertOptions, EXIT_ERROR};
+use crate::formats::Options;
+use crate::policy::findings::{Finding, Rule, Severity};
+use report::{FileResult, ScanFinding, ScanReport, ScanVerdict};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use walk::Target;
+
+pub fn run(args: &ScanArgs) -> i32 {
+    let mut limits = crate::Limits::default();
+    for l in &args.limits {
+        if let Err(e) = limits.set(l) {
+            eprintln!("modelguard: --limit: {e}");
+            return EXIT_ERROR;
+        }
+    }
+    let opts = ConvertOptions {
+        format: Options {
+            limits,
+            skip_unsupported: true,
+        },
+        fail_on: None,
+        scan_only: true,
+        ..Default::default()
+    };
+    let config = match config::Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("modelguard: config: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let fail_on = match args.fail_on {
+        Some(f) => f.0,
+        None => config.fail_on.unwrap_or(Some(Severity::High)),
+    };
+    let sandbox = match choose_sandbox(&args.sandbox, args.timeout, args.require_full_jail) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("modelguard: --sandbox {}: {e}", args.sandbox);
+            return EXIT_ERROR;
+        }
+    };
+    let targets = walk::collect(&args.paths);
+    let hashes = !args.no_hash && args.format != "text";
+    let ctx = Ctx {
+        opts: &opts,
+        sandbox: &sandbox,
+        config: &config,
+        hashes,
+    };
+    let results = scan_all(&targets, &ctx, args.jobs);
+    let report = ScanReport::new(results, fail_on);
+    let rendered = match args.format.as_str() {
+        "json" => serde_json::to_string_pretty(&report).map_err(|e| e.to_string()),
+        "sarif" => sarif::render(&report).map_err(|e| e.to_string()),
+        _ => Ok(report.to_text()),
+    };
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("modelguard: cannot render the report: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, rendered + "\n"),
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all((rendered + "\n").as_bytes())
+        }
+    };
+    if let Err(e) = written {
+        eprintln!("modelguard: cannot write the report: {e}");
+        return EXIT_ERROR;
+    }
+    report.exit_code
+}
+
+/// What every file's scan shares.
+struct Ctx<'a> {
+    opts: &'a ConvertOptions,
+    sandbox: &'a Sandbox,
+    config: &'a config::Config,
+    hashes: bool,
+}
+
+/// Scan every target on `jobs` threads (each file runs in its own jailed worker).
+fn scan_all(targets: &[Target], ctx: &Ctx, jobs: Option<usize>) -> Vec<FileResult> {
+    let jobs = jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .clamp(1, 64);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<FileResult>>> = Mutex::new(vec![None; targets.len()]);
+    let progress = std::io::stderr().is_terminal() && targets.len() > 20;
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(targets.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(t) = targets.get(i) else { break };
+                let r = scan_target(t, ctx);
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(r);
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if progress {
+                    eprint!("\rmodelguard: scanned {n}/{} files", targets.len());
+                }
+            });
+        }
+    });
+    if progress {
+        eprintln!();
+    }
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn relative(path: &Path, root: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() {
+        path.file_name().map(Path::new).unwrap_or(path)
+    } else {
+        rel
+    };
+    rel.to_string_lossy().replace('\\', "/")
+}
+
+fn scan_target(t: &Target, ctx: &Ctx) -> FileResult {
+    let (path, root) = match t {
+        Target::Scan { path, root }
+        | Target::Skip { path, root, .. }
+        | Target::Error { path, root, .. } => (path, root),
+    };
+    let mut r = FileResult {
+        path: path.display().to_string(),
+        relative: relative(path, root),
+        sha256: None,
+        size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        format: "unknown".into(),
+        verdict: ScanVerdict::Skipped,
+        reason: None,
+        findings: Vec::new(),
+        suppressed: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if !ctx.config.selects(&r.relative) {
+        r.reason = Some("not selected by the config's include/exclude globs".into());
+        return r;
+    }
+    match t {
+        Target::Skip { reason, .. } => {
+            r.reason = Some(reason.clone());
+            return r;
+        }
+        Target::Error { message, .. } => {
+            r.verdict = ScanVerdict::Error;
+            r.reason = Some(message.clone());
+            return r;
+        }
+        Target::Scan { .. } => {}
+    }
+    let (input, len) = match open_input(path) {
+        Ok(x) => x,
+        Err(e) => {
+            r.verdict = ScanVerdict::Error;
+            r.reason = Some(e.to_string());
+            return r;
+        }
+    };
+    if ctx.hashes {
+        r.sha256 = super::report::sha256_file(path).ok();
+    }
+    let mut sink = match std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        Ok(f) => f,
+        Err(e) => {
+            r.verdict = ScanVerdict::Error;
+            r.reason = Some(format!("cannot open /dev/null: {e}"));
+            return r;
+        }
+    };
+    let near = std::env::temp_dir();
+    let (outcome, _) = parse_untrusted(&input, len, &mut sink, Some(&near), ctx.opts, ctx.sandbox);
+    r.format = outcome.format.clone();
+    r.warnings = outcome.warnings;
+    let mut findings: Vec<Finding> = outcome.findings;
+    if let Some(f) = extension_mismatch(path, &r.format) {
+        findings.push(f);
+    }
+    for mut f in findings {
+        if let Some(s) = ctx.config.suppression(f.rule, &r.relative) {
+            let mut sf = ScanFinding::from(f);
+            sf.justification = Some(s.justification.clone());
+            r.suppressed.push(sf);
+            continue;
+        }
+        let allowed = ctx.config.allowance(f.rule, f.global.as_deref()).cloned();
+        if allowed.is_some() {
+            f.severity = Severity::Info;
+        }
+        let mut sf = ScanFinding::from(f);
+        sf.justification = allowed.map(|a| format!("allowed by the config: {}", a.justification));
+        r.findings.push(sf);
+    }
+    r.verdict = FileResult::verdict_from_findings(&r.findings);
+    if let Some(e) = outcome.error {
+        if e.kind == "unknown-format" && r.findings.is_empty() {
+            r.verdict = ScanVerdict::Skipped;
+            r.format = "unknown".into();
+        } else if r.verdict != ScanVerdict::Malicious {
+            r.verdict = ScanVerdict::Error;
+        }
+        r.reason = Some(e.message);
+    }
+    r
+}
+
+/// Content that disagrees with the file's extension: the classic way past scanners that pick
+/// files by name (a pickle named `.safetensors`, `.json` or `.npy`).
+fn extension_mismatch(path: &Path, format: &str) -> Option<Finding> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    let pickles = [
+        "torch-zip",
+        "torchscript",
+        "torch-legacy",
+        "torch-tar",
+        "pickle",
+        "joblib",
+    ];
+    let expected: &[&str] = match ext.as_str() {
+        "safetensors" => &["safetensors"],
+        "npy" => &["npy"],
+        "npz" => &["npz"],
+        "json" | "txt" | "md" | "yaml" | "yml" | "csv" | "onnx" | "gguf" | "h5" | "msgpack" => &[],
+        "pt" | "pth" | "bin" | "ckpt" | "pkl" | "pickle" | "joblib" | "jit" => {
+            if pickles.contains(&format) || format == "npz" || format == "unknown" {
+                return None;
+            }
+            &["torch-zip"]
+        }
+        _ => return None,
+    };
+    if format == "unknown" || expected.contains(&format) {
+        return None;
+    }
+    Some(Finding {
+        rule: Rule::ExtensionMismatch,
+        severity: Severity::Medium,
+        message: format!("the content is {format}, not what the extension .{ext} says"),
+        global: None,
+        location: Default::default(),
+    })
+}

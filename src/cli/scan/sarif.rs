@@ -1,0 +1,191 @@
+//! SARIF 2.1.0 for GitHub code scanning, built with `serde-sarif`'s types (generated from the
+//! official schema): every rule with its id, name, descriptions, help and `security-severity`;
+//! one result per finding with its level, message, the file relative to the scan root, and a
+//! partial fingerprint that survives re-ordering and unrelated edits.
+
+use super::report::ScanReport;
+use crate::policy::findings::{Rule, Severity};
+use serde_sarif::sarif::{
+    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag,
+    ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif,
+    Tool, ToolComponent,
+};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// The severity GitHub ranks a rule by (CVSS-like 0.1-10), from the severity its findings
+/// usually carry; a result's own level follows its finding.
+fn typical_severity(rule: Rule) -> Severity {
+    match rule {
+        Rule::DangerousCall | Rule::SandboxViolation => Severity::Critical,
+        Rule::DangerousGlobal
+        | Rule::UnknownCall
+        | Rule::BuildOnGlobal
+        | Rule::DottedGlobal
+        | Rule::ExtensionOpcode
+        | Rule::FrameInconsistency
+        | Rule::BrokenAfterCalls
+        | Rule::MalformedSafetensors => Severity::High,
+        Rule::UnknownClass
+        | Rule::UnexpectedPersistentId
+        | Rule::ContainerAnomaly
+        | Rule::NestedPickle
+        | Rule::ExtensionMismatch => Severity::Medium,
+        Rule::UnknownGlobal | Rule::TrailingBytes | Rule::ModulePickle => Severity::Low,
+        Rule::TorchScriptCode => Severity::Info,
+    }
+}
+
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.8",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.1",
+    }
+}
+
+fn level(s: Severity) -> ResultLevel {
+    match s {
+        Severity::Critical | Severity::High => ResultLevel::Error,
+        Severity::Medium => ResultLevel::Warning,
+        Severity::Low | Severity::Info => ResultLevel::Note,
+    }
+}
+
+fn text(t: impl Into<String>) -> MultiformatMessageString {
+    MultiformatMessageString::builder().text(t.into()).build()
+}
+
+fn rule_descriptor(rule: Rule) -> ReportingDescriptor {
+    let (name, description) = rule.describe();
+    let severity = typical_severity(rule);
+    let mut props = BTreeMap::new();
+    props.insert(
+        "security-severity".to_string(),
+        serde_json::json!(security_severity(severity)),
+    );
+    props.insert("precision".to_string(), serde_json::json!("high"));
+    ReportingDescriptor::builder()
+        .id(rule.id())
+        .name(name)
+        .short_description(text(description))
+        .full_description(text(description))
+        .help(text(format!(
+            "{description} modelguard reads pickles with its own allowlist machine and never runs them; \
+             convert the file with `modelguard convert` to get only its tensors, or remove it."
+        )))
+        .default_configuration(
+            ReportingConfiguration::builder()
+                .level(serde_json::json!(level(severity)))
+                .build(),
+        )
+        .properties(
+            PropertyBag::builder()
+                .tags(vec!["security".to_string(), "supply-chain".to_string()])
+                .additional_properties(props)
+                .build(),
+        )
+        .build()
+}
+
+/// A relative path as a URI reference: `/` separators, everything outside the unreserved set
+/// and `/` percent-encoded.
+fn uri(relative: &str) -> String {
+    relative
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn render(report: &ScanReport) -> serde_json::Result<String> {
+    let mut results = Vec::new();
+    for file in &report.files {
+        let mut findings: Vec<(Rule, Severity, String, String)> = Vec::new();
+        for f in &file.findings {
+            let rule = Rule::ALL.iter().copied().find(|r| r.id() == f.rule_id);
+            if let Some(rule) = rule {
+                findings.push((rule, f.severity, f.message.clone(), fingerprint_key(f)));
+            }
+        }
+        for (rule, severity, message, key) in findings {
+            let location = Location::builder()
+                .physical_location(
+                    PhysicalLocation::builder()
+                        .artifact_location(
+                            ArtifactLocation::builder()
+                                .uri(uri(&file.relative))
+                                .uri_base_id("%SRCROOT%")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build();
+            let mut fp = BTreeMap::new();
+            fp.insert(
+                "modelguardFinding/v1".to_string(),
+                crate::cli::report::hex(&Sha256::digest(
+                    format!("{}\0{}\0{key}", rule.id(), file.relative).as_bytes(),
+                )),
+            );
+            let mut props = BTreeMap::new();
+            props.insert("severity".to_string(), serde_json::json!(severity));
+            if let Some(sha) = &file.sha256 {
+                props.insert("sha256".to_string(), serde_json::json!(sha));
+            }
+            results.push(
+                SarifResult::builder()
+                    .rule_id(rule.id())
+                    .level(level(severity))
+                    .message(
+                        Message::builder()
+                            .text(format!("{}: {message}", file.path))
+                            .build(),
+                    )
+                    .locations(vec![location])
+                    .partial_fingerprints(fp)
+                    .properties(PropertyBag::builder().additional_properties(props).build())
+                    .build(),
+            );
+        }
+    }
+    let driver = ToolComponent::builder()
+        .name("modelguard")
+        .version(env!("CARGO_PKG_VERSION"))
+        .information_uri("https://github.com/modelguard/modelguard")
+        .rules(
+            Rule::ALL
+                .iter()
+                .map(|r| rule_descriptor(*r))
+                .collect::<Vec<_>>(),
+        )
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .results(results)
+        .build();
+    let sarif = Sarif::builder()
+        .schema(SCHEMA)
+        .version(serde_json::json!("2.1.0"))
+        .runs(vec![run])
+        .build();
+    serde_json::to_string_pretty(&sarif)
+}
+
+/// What identifies a finding inside its file, independent of its message wording.
+fn fingerprint_key(f: &super::report::ScanFinding) -> String {
+    format!(
+        "{}\0{}\0{}",
+        f.location.member.as_deref().unwrap_or(""),
+        f.location.opcode.as_deref().unwrap_or(""),
+        f.global.as_deref().unwrap_or("")
+    )
+}
