@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn run(args: &ConvertArgs) -> i32 {
-    let mut limits = crate::Limits::default();
-    for l in &args.limits {
-        if let Err(e) = limits.set(l) {
-            eprintln!("modelguard: --limit: {e}");
+    let limits = match args.isolation.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("modelguard: {e}");
             return EXIT_ERROR;
         }
-    }
+    };
     let opts = ConvertOptions {
         format: Options {
             skip_unsupported: args.skip_unsupported,
@@ -32,10 +32,10 @@ pub fn run(args: &ConvertArgs) -> i32 {
         scan_only: false,
     };
     let hashes = args.report.is_some();
-    let sandbox = match choose_sandbox(&args.sandbox, args.timeout, args.require_full_jail) {
+    let sandbox = match args.isolation.sandbox() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("modelguard: --sandbox {}: {e}", args.sandbox);
+            eprintln!("modelguard: {e}");
             return EXIT_ERROR;
         }
     };
@@ -187,7 +187,7 @@ fn convert_file_inner(
 }
 
 /// The sandbox `--sandbox NAME` asks for, ready to use.
-pub(super) fn choose_sandbox(
+pub(crate) fn choose_sandbox(
     name: &str,
     timeout: Option<u64>,
     require_full_jail: bool,

@@ -55,20 +55,8 @@ pub struct ConvertArgs {
     /// fsync the output before renaming it into place (durable across power loss; slower).
     #[arg(long)]
     pub fsync: bool,
-    /// Raise or lower a resource limit, e.g. `--limit max_graph_bytes=1073741824` (repeatable).
-    #[arg(long = "limit", value_name = "NAME=VALUE")]
-    pub limits: Vec<String>,
-    /// Where untrusted bytes are parsed: `native` (the jailed worker; default on Linux), `wasi`
-    /// (the WASI guest under wasmtime; default elsewhere), `both` (the WASI guest run inside the
-    /// jailed worker, the strictest) or `none` (in-process, for debugging only).
-    #[arg(long, default_value = DEFAULT_SANDBOX, value_parser = ["native", "wasi", "both", "none"])]
-    pub sandbox: String,
-    /// Refuse to run unless namespaces, rlimits, Landlock and seccomp are all enforced.
-    #[arg(long)]
-    pub require_full_jail: bool,
-    /// Wall-clock limit for one file's worker, in seconds (default: from the input size).
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<u64>,
+    #[command(flatten)]
+    pub isolation: IsolationArgs,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -105,18 +93,43 @@ pub struct ScanArgs {
     /// Files scanned at once (default: the number of CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
-    /// Raise or lower a resource limit (repeatable), as for convert.
+    #[command(flatten)]
+    pub isolation: IsolationArgs,
+}
+
+/// Where and under which limits untrusted bytes are parsed (convert and scan alike).
+#[derive(clap::Args, Debug)]
+pub struct IsolationArgs {
+    /// Raise or lower a resource limit, e.g. `--limit max_graph_bytes=1073741824` (repeatable).
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
-    /// Where files are parsed, as for convert.
+    /// Where untrusted bytes are parsed: `native` (the jailed worker; default on Linux), `wasi`
+    /// (the WASI guest under wasmtime; default elsewhere), `both` (the WASI guest run inside the
+    /// jailed worker, the strictest) or `none` (in-process, for debugging only).
     #[arg(long, default_value = DEFAULT_SANDBOX, value_parser = ["native", "wasi", "both", "none"])]
     pub sandbox: String,
-    /// Refuse to run unless every jail layer is enforced.
+    /// Refuse to run unless namespaces, rlimits, Landlock and seccomp are all enforced.
     #[arg(long)]
     pub require_full_jail: bool,
-    /// Wall-clock limit per file, in seconds.
+    /// Wall-clock limit for one file's worker, in seconds (default: from the input size).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+}
+
+impl IsolationArgs {
+    /// The limits after every `--limit`, or the message naming the bad one.
+    pub fn limits(&self) -> Result<crate::Limits, String> {
+        let mut limits = crate::Limits::default();
+        for l in &self.limits {
+            limits.set(l).map_err(|e| format!("--limit: {e}"))?;
+        }
+        Ok(limits)
+    }
+
+    pub fn sandbox(&self) -> Result<convert::Sandbox, String> {
+        convert::choose_sandbox(&self.sandbox, self.timeout, self.require_full_jail)
+            .map_err(|e| format!("--sandbox {}: {e}", self.sandbox))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -59,7 +59,18 @@ pub fn convert(
     let timeout = jail
         .timeout
         .unwrap_or_else(|| Duration::from_secs(2 * budget.cpu_seconds + 10));
-    let args = WorkerArgs {
+    let args = worker_args(input_len, budget, opts, None);
+    run(input, output, &args, timeout, jail)
+}
+
+/// What the worker is told: sizes and options, plus the stacked guest when there is one.
+fn worker_args(
+    input_len: u64,
+    budget: Budget,
+    opts: &ConvertOptions,
+    guest: Option<super::worker::StackedGuest>,
+) -> WorkerArgs {
+    WorkerArgs {
         input_len,
         budget,
         fail_on: opts.fail_on,
@@ -68,9 +79,8 @@ pub fn convert(
         limits: opts.format.limits.clone(),
         scan_only: opts.scan_only,
         probe: None,
-        guest: None,
-    };
-    run(input, output, &args, timeout, jail)
+        guest,
+    }
 }
 
 /// `--sandbox both`: the WASI guest, run by wasmtime inside the jailed worker. `module` is the
@@ -95,21 +105,12 @@ pub fn convert_stacked(
     let guest_timeout = jail
         .timeout
         .unwrap_or_else(|| Duration::from_secs(2 * budget.cpu_seconds + 10));
-    let args = WorkerArgs {
-        input_len,
-        budget,
-        fail_on: opts.fail_on,
-        dedup: opts.dedup,
-        skip_unsupported: opts.format.skip_unsupported,
-        limits: opts.format.limits.clone(),
-        scan_only: opts.scan_only,
-        probe: None,
-        guest: Some(super::worker::StackedGuest {
-            dir: dir.path().to_path_buf(),
-            module: module.to_path_buf(),
-            timeout_secs: guest_timeout.as_secs(),
-        }),
+    let guest = super::worker::StackedGuest {
+        dir: dir.path().to_path_buf(),
+        module: module.to_path_buf(),
+        timeout_secs: guest_timeout.as_secs(),
     };
+    let args = worker_args(input_len, budget, opts, Some(guest));
     // The guest's own deadline reports first; the host's kill is the backstop.
     let timeout = guest_timeout + Duration::from_secs(5);
     run(input, output, &args, timeout, jail)

@@ -6,7 +6,7 @@ mod report;
 mod sarif;
 mod walk;
 
-use super::convert::{choose_sandbox, open_input, parse_untrusted, Sandbox};
+use super::convert::{open_input, parse_untrusted, Sandbox};
 use super::ScanArgs;
 use crate::convert::{ConvertOptions, EXIT_ERROR};
 use crate::formats::Options;
@@ -19,13 +19,13 @@ use std::sync::Mutex;
 use walk::Target;
 
 pub fn run(args: &ScanArgs) -> i32 {
-    let mut limits = crate::Limits::default();
-    for l in &args.limits {
-        if let Err(e) = limits.set(l) {
-            eprintln!("modelguard: --limit: {e}");
+    let limits = match args.isolation.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("modelguard: {e}");
             return EXIT_ERROR;
         }
-    }
+    };
     let opts = ConvertOptions {
         format: Options {
             limits,
@@ -46,10 +46,10 @@ pub fn run(args: &ScanArgs) -> i32 {
         Some(f) => f.0,
         None => config.fail_on.unwrap_or(Some(Severity::High)),
     };
-    let sandbox = match choose_sandbox(&args.sandbox, args.timeout, args.require_full_jail) {
+    let sandbox = match args.isolation.sandbox() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("modelguard: --sandbox {}: {e}", args.sandbox);
+            eprintln!("modelguard: {e}");
             return EXIT_ERROR;
         }
     };
