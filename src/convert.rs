@@ -15,13 +15,15 @@ use std::io::{Read, Seek, Write};
 /// Strided views are gathered in memory up to this many bytes of storage.
 pub const MAX_GATHER_SPAN: u64 = 256 << 20;
 
-#[derive(Debug, Clone)]
+/// Serialisable: the jailed worker and the WASI guest receive exactly these options.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConvertOptions {
     pub format: Options,
     /// Refuse when a finding reaches this severity; None converts regardless (`--fail-on none`).
     pub fail_on: Option<Severity>,
     pub dedup: bool,
-    /// fsync outputs before they are renamed into place.
+    /// fsync outputs before they are renamed into place (the host's job: never sent to a jail).
+    #[serde(skip)]
     pub fsync: bool,
     /// Only analyse and report (`modelguard scan`): nothing is written.
     pub scan_only: bool,
@@ -249,9 +251,28 @@ impl Outcome {
             ..Default::default()
         }
     }
+
+    /// The outcome of an analysis before anything is written (findings, warnings, error and
+    /// the decision), and the tensors it found.
+    pub fn analysed(
+        analysis: Analysis,
+        fail_on: Option<Severity>,
+    ) -> (Outcome, Vec<(String, TensorSpec)>) {
+        let findings = analysis.findings.into_vec();
+        let out = Outcome {
+            format: analysis.format.as_str().into(),
+            warnings: analysis.warnings,
+            refused: refused(&findings, fail_on),
+            findings,
+            error: analysis.error.as_ref().map(OutcomeError::from),
+            ..Default::default()
+        };
+        (out, analysis.tensors)
+    }
 }
 
-/// The whole conversion of one input: analyse, decide, plan, and stream into `sink`.
+/// The whole conversion of one input: analyse, decide, plan, and stream into `sink` (or, with
+/// `scan_only`, the scan: findings only, nothing written).
 pub fn run<R: Read + Seek, W: Write>(
     input: &mut R,
     len: u64,
@@ -259,25 +280,14 @@ pub fn run<R: Read + Seek, W: Write>(
     sink: W,
     direct: Option<DirectCopy<'_, W>>,
 ) -> Outcome {
-    let analysis = analyze(input, len, opts);
-    let mut out = Outcome {
-        format: analysis.format.as_str().into(),
-        warnings: analysis.warnings,
-        findings: analysis.findings.into_vec(),
-        ..Default::default()
-    };
-    out.refused = refused(&out.findings, opts.fail_on);
-    if let Some(e) = &analysis.error {
-        out.error = Some(e.into());
+    if opts.scan_only {
+        return crate::scan::run(input, len, opts);
     }
+    let (mut out, tensors) = Outcome::analysed(analyze(input, len, opts), opts.fail_on);
     if out.refused || out.error.is_some() {
         return out;
     }
-    let plan = match plan(
-        analysis.tensors,
-        opts.dedup,
-        opts.format.limits.max_output_bytes,
-    ) {
+    let plan = match plan(tensors, opts.dedup, opts.format.limits.max_output_bytes) {
         Ok(p) => p,
         Err(e) => {
             out.error = Some((&e).into());

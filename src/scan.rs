@@ -12,27 +12,23 @@ pub fn run<R: Read + Seek>(input: &mut R, len: u64, opts: &ConvertOptions) -> Ou
     if let Ok(Format::Safetensors) = crate::formats::sniff(input, len) {
         return safetensors(input, len);
     }
-    let analysis = crate::convert::analyze(input, len, opts);
-    let mut out = Outcome {
-        format: analysis.format.as_str().into(),
-        warnings: analysis.warnings,
-        findings: analysis.findings.into_vec(),
-        ..Default::default()
-    };
-    out.refused = crate::convert::refused(&out.findings, opts.fail_on);
-    if let Some(e) = &analysis.error {
-        out.error = Some(e.into());
-        if analysis.format == Format::Pickle && out.findings.is_empty() && !starts_binary(input) {
+    let (mut out, _tensors) =
+        Outcome::analysed(crate::convert::analyze(input, len, opts), opts.fail_on);
+    let untouched_text = out.format == Format::Pickle.as_str() && out.findings.is_empty();
+    if let Some(e) = &out.error {
+        if untouched_text && !starts_binary(input) {
             // A protocol-0 guess (text starting with an opcode letter) that CPython would also
             // reject before running anything: not a pickle, so skipped rather than an error.
             out.format = Format::Unknown.as_str().into();
             out.error = Some(crate::convert::OutcomeError {
                 kind: "unknown-format".into(),
-                message: format!("not a model file (text that is not a pickle: {e})"),
+                message: format!(
+                    "not a model file (text that is not a pickle: {})",
+                    e.message
+                ),
             });
         }
     }
-    out.tensors.clear();
     out
 }
 

@@ -20,11 +20,10 @@ fn args(probe: &str, cpu_seconds: u64, memory: u64) -> String {
             cpu_seconds,
             output_bytes: 1 << 20,
         },
-        fail_on: None,
-        dedup: false,
-        skip_unsupported: false,
-        limits: modelguard::Limits::default(),
-        scan_only: false,
+        options: modelguard::convert::ConvertOptions {
+            fail_on: None,
+            ..Default::default()
+        },
         probe: Some(probe.into()),
         guest: None,
     })

@@ -9,12 +9,7 @@ use std::io::Write;
 #[derive(serde::Deserialize)]
 struct Args {
     input_len: u64,
-    fail_on: Option<modelguard::policy::findings::Severity>,
-    dedup: bool,
-    skip_unsupported: bool,
-    limits: modelguard::Limits,
-    #[serde(default)]
-    scan_only: bool,
+    options: ConvertOptions,
 }
 
 fn main() {
@@ -39,19 +34,6 @@ fn run() -> Outcome {
         Ok(f) => f,
         Err(e) => return error("io", format!("cannot open the input: {e}")),
     };
-    let opts = ConvertOptions {
-        format: modelguard::formats::Options {
-            limits: args.limits,
-            skip_unsupported: args.skip_unsupported,
-        },
-        fail_on: args.fail_on,
-        dedup: args.dedup,
-        fsync: false,
-        scan_only: args.scan_only,
-    };
-    if opts.scan_only {
-        return modelguard::scan::run(&mut input, args.input_len, &opts);
-    }
     let stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    convert::run(&mut input, args.input_len, &opts, stdout, None)
+    convert::run(&mut input, args.input_len, &args.options, stdout, None)
 }

@@ -53,7 +53,7 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Options {
     pub limits: Limits,
     pub skip_unsupported: bool,

@@ -73,11 +73,7 @@ fn worker_args(
     WorkerArgs {
         input_len,
         budget,
-        fail_on: opts.fail_on,
-        dedup: opts.dedup,
-        skip_unsupported: opts.format.skip_unsupported,
-        limits: opts.format.limits.clone(),
-        scan_only: opts.scan_only,
+        options: opts.clone(),
         probe: None,
         guest,
     }

@@ -26,6 +26,12 @@ pub struct LockdownError {
     pub message: String,
 }
 
+impl std::fmt::Display for LockdownError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "lock-down step `{}` failed: {}", self.step, self.message)
+    }
+}
+
 fn fail(step: &'static str, message: impl std::fmt::Display) -> LockdownError {
     LockdownError {
         step,

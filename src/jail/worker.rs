@@ -9,18 +9,13 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::FromRawFd;
 
-/// Everything the host tells the worker (no paths: only sizes and options).
+/// Everything the host tells the worker (sizes and options; paths only for the stacked guest,
+/// and those the host made).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WorkerArgs {
     pub input_len: u64,
     pub budget: Budget,
-    pub fail_on: Option<crate::policy::findings::Severity>,
-    pub dedup: bool,
-    pub skip_unsupported: bool,
-    pub limits: crate::Limits,
-    /// `modelguard scan`: analyse only, write nothing.
-    #[serde(default)]
-    pub scan_only: bool,
+    pub options: ConvertOptions,
     /// Test-only attack to try after lock-down (feature `jail-probe`).
     #[serde(default)]
     pub probe: Option<String>,
@@ -69,58 +64,22 @@ pub fn main(args_json: &str) -> ! {
     };
     let args: WorkerArgs = match serde_json::from_str(args_json) {
         Ok(a) => a,
-        Err(e) => finish(
-            report,
-            WorkerReport {
-                lockdown_error: Some(format!("bad worker arguments: {e}")),
-                ..Default::default()
-            },
-            2,
-        ),
-    };
-    let lockdown_failed = |report: File, e: super::lockdown::LockdownError| -> ! {
-        finish(
-            report,
-            WorkerReport {
-                lockdown_error: Some(format!("lock-down step `{}` failed: {}", e.step, e.message)),
-                ..Default::default()
-            },
-            2,
-        )
+        Err(e) => refuse(report, format!("bad worker arguments: {e}")),
     };
     if let Err(e) = hygiene(&args.budget) {
-        lockdown_failed(report, e);
+        refuse(report, e.to_string());
     }
-    let opts = ConvertOptions {
-        format: crate::formats::Options {
-            limits: args.limits.clone(),
-            skip_unsupported: args.skip_unsupported,
-        },
-        fail_on: args.fail_on,
-        dedup: args.dedup,
-        fsync: false,
-        scan_only: args.scan_only,
-    };
     if let Some(guest) = &args.guest {
-        stacked(guest, &args, &opts, output, report);
+        stacked(guest, &args, output, report);
     }
     let layers = match lock_down(&args.budget, Profile::Parser) {
         Ok(l) => l,
-        Err(e) => lockdown_failed(report, e),
+        Err(e) => refuse(report, e.to_string()),
     };
     // From here on only the seccomp allowlist's syscalls are possible.
     #[cfg(feature = "jail-probe")]
     if let Some(p) = &args.probe {
-        let result = super::probe::attack(p);
-        finish(
-            report,
-            WorkerReport {
-                layers,
-                probe: Some(result),
-                ..Default::default()
-            },
-            0,
-        );
+        probed(report, layers, super::probe::attack(p));
     }
     // SAFETY: fd 0 (the input) stays open for the whole life of the worker.
     let input_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
@@ -129,11 +88,13 @@ pub fn main(args_json: &str) -> ! {
     };
     let mut input = input;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if opts.scan_only {
-            crate::scan::run(&mut input, args.input_len, &opts)
-        } else {
-            convert::run(&mut input, args.input_len, &opts, output, Some(&mut direct))
-        }
+        convert::run(
+            &mut input,
+            args.input_len,
+            &args.options,
+            output,
+            Some(&mut direct),
+        )
     }))
     .unwrap_or_else(|_| Outcome {
         error: Some(OutcomeError {
@@ -142,43 +103,20 @@ pub fn main(args_json: &str) -> ! {
         }),
         ..Default::default()
     });
-    finish(
-        report,
-        WorkerReport {
-            layers,
-            outcome,
-            ..Default::default()
-        },
-        0,
-    )
+    ran(report, layers, outcome)
 }
 
 /// `--sandbox both`: load and instantiate the guest, lock down (with the `both` additions),
 /// then run it. Never returns.
 #[cfg(feature = "wasi")]
-fn stacked(
-    guest: &StackedGuest,
-    args: &WorkerArgs,
-    opts: &ConvertOptions,
-    output: File,
-    report: File,
-) -> ! {
-    let fail = |report: File, message: String| -> ! {
-        finish(
-            report,
-            WorkerReport {
-                lockdown_error: Some(message),
-                ..Default::default()
-            },
-            2,
-        )
-    };
+fn stacked(guest: &StackedGuest, args: &WorkerArgs, output: File, report: File) -> ! {
     let timeout = std::time::Duration::from_secs(guest.timeout_secs.max(1));
     let runner = match crate::wasi::Runner::from_module_file(&guest.module) {
         Ok(r) => r,
-        Err(e) => fail(report, format!("cannot load the WASI guest: {e}")),
+        Err(e) => refuse(report, format!("cannot load the WASI guest: {e}")),
     };
-    let prepared = match runner.prepare(&guest.dir, args.input_len, output, opts, timeout) {
+    let prepared = match runner.prepare(&guest.dir, args.input_len, output, &args.options, timeout)
+    {
         Ok(p) => p,
         Err(o) => finish(
             report,
@@ -191,42 +129,52 @@ fn stacked(
     };
     let engine = runner.engine().clone();
     if let Err(e) = super::alarm::arm(timeout, move || engine.increment_epoch()) {
-        fail(report, format!("cannot arm the guest's deadline: {e}"));
+        refuse(report, format!("cannot arm the guest's deadline: {e}"));
     }
     let Some(guest_dir_fd) = super::lockdown::fd_of(&guest.dir) else {
-        fail(
+        refuse(
             report,
             "the guest's folder is not open in the worker".into(),
         );
     };
-    let layers = match lock_down(
-        &args.budget,
-        Profile::Stacked {
-            guest_dir: &guest.dir,
-            guest_dir_fd,
-        },
-    ) {
+    let profile = Profile::Stacked {
+        guest_dir: &guest.dir,
+        guest_dir_fd,
+    };
+    let layers = match lock_down(&args.budget, profile) {
         Ok(l) => l,
-        Err(e) => fail(
-            report,
-            format!("lock-down step `{}` failed: {}", e.step, e.message),
-        ),
+        Err(e) => refuse(report, e.to_string()),
     };
     #[cfg(feature = "jail-probe")]
     if let Some(p) = &args.probe {
         let result = super::probe::attack_stacked(p, guest_dir_fd);
         drop(prepared);
-        finish(
-            report,
-            WorkerReport {
-                layers,
-                probe: Some(result),
-                ..Default::default()
-            },
-            0,
-        );
+        probed(report, layers, result);
     }
-    let outcome = prepared.run();
+    ran(report, layers, prepared.run())
+}
+
+#[cfg(not(feature = "wasi"))]
+fn stacked(_: &StackedGuest, _: &WorkerArgs, _: File, report: File) -> ! {
+    refuse(
+        report,
+        "this modelguard was built without the WASI host".into(),
+    )
+}
+
+/// Nothing was parsed: the worker could not start or lock down.
+fn refuse(report: File, message: String) -> ! {
+    finish(
+        report,
+        WorkerReport {
+            lockdown_error: Some(message),
+            ..Default::default()
+        },
+        2,
+    )
+}
+
+fn ran(report: File, layers: Layers, outcome: Outcome) -> ! {
     finish(
         report,
         WorkerReport {
@@ -238,15 +186,16 @@ fn stacked(
     )
 }
 
-#[cfg(not(feature = "wasi"))]
-fn stacked(_: &StackedGuest, _: &WorkerArgs, _: &ConvertOptions, _: File, report: File) -> ! {
+#[cfg(feature = "jail-probe")]
+fn probed(report: File, layers: Layers, result: String) -> ! {
     finish(
         report,
         WorkerReport {
-            lockdown_error: Some("this modelguard was built without the WASI host".into()),
+            layers,
+            probe: Some(result),
             ..Default::default()
         },
-        2,
+        0,
     )
 }
 

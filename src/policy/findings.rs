@@ -151,6 +151,10 @@ impl Rule {
         Rule::MalformedSafetensors,
     ];
 
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.id() == id)
+    }
+
     /// A short name and a one-sentence description (SARIF rule metadata, `--help` tables).
     pub fn describe(self) -> (&'static str, &'static str) {
         match self {

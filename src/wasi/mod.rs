@@ -170,14 +170,7 @@ impl Runner {
         opts: &ConvertOptions,
         timeout: Duration,
     ) -> Result<Prepared, Box<Outcome>> {
-        let args = serde_json::json!({
-            "input_len": input_len,
-            "fail_on": opts.fail_on,
-            "dedup": opts.dedup,
-            "skip_unsupported": opts.format.skip_unsupported,
-            "limits": opts.format.limits,
-            "scan_only": opts.scan_only,
-        });
+        let args = serde_json::json!({ "input_len": input_len, "options": opts });
         let memory = memory_budget(input_len, opts);
         run::prepare(
             &self.engine,
