@@ -11,18 +11,23 @@ const SANDBOXES: [&str; 4] = ["native", "wasi", "both", "none"];
 /// The native jail runs the whole conformance suite already (the other test files).
 const GUEST_SANDBOXES: [&str; 2] = ["wasi", "both"];
 
+/// Whether the WASI guest is embedded. CI must build it; a local run without the toolchain
+/// skips these tests with the reason.
 fn guest_built() -> bool {
-    let r = run(&["doctor"]);
-    r.stdout.contains("wasi guest: sha256")
+    let built = run(&["doctor"]).stdout.contains("wasi guest: sha256");
+    if !built {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build the WASI guest before the tests (guest/build.sh)"
+        );
+        eprintln!("skipped: this modelguard was built without the WASI guest (run guest/build.sh)");
+    }
+    built
 }
 
 #[test]
 fn every_fixture_is_byte_identical_across_sandboxes() {
     if !guest_built() {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI must build the WASI guest before the tests (guest/build.sh)");
-        }
-        eprintln!("skipped: this modelguard was built without the WASI guest (run guest/build.sh)");
         return;
     }
     let root = fixtures();
@@ -61,10 +66,6 @@ fn every_fixture_is_byte_identical_across_sandboxes() {
 #[test]
 fn malicious_files_are_refused_in_every_sandbox() {
     if !guest_built() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must build the WASI guest"
-        );
         return;
     }
     let m = manifest("malicious/manifest.json");
@@ -97,10 +98,6 @@ fn malicious_files_are_refused_in_every_sandbox() {
 #[test]
 fn hostile_inputs_are_errors_in_the_guest_sandboxes() {
     if !guest_built() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must build the WASI guest"
-        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! Output goes to a temporary file beside the destination and is renamed into place only after
 //! it was written completely and re-validated; nothing is left behind on failure.
 
-use super::report::{sha256_file, FileReport, Report};
+use super::report::{sha256_open_file, FileReport, Report};
 use super::{folder, ConvertArgs};
 use crate::convert::{self, ConvertOptions, EXIT_ERROR, EXIT_OK, EXIT_REFUSED};
 use crate::error::Error;
@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub fn run(args: &ConvertArgs) -> i32 {
-    let limits = match args.isolation.limits() {
-        Ok(l) => l,
+    let (limits, sandbox) = match args.isolation.resolve() {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("modelguard: {e}");
             return EXIT_ERROR;
@@ -32,13 +32,6 @@ pub fn run(args: &ConvertArgs) -> i32 {
         scan_only: false,
     };
     let hashes = args.report.is_some();
-    let sandbox = match args.isolation.sandbox() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("modelguard: {e}");
-            return EXIT_ERROR;
-        }
-    };
     let (report, code) = if args.input.is_dir() {
         folder::convert_folder(&args.input, &args.output, &opts, &sandbox, hashes)
     } else {
@@ -114,10 +107,20 @@ pub fn convert_file(
     sandbox: &Sandbox,
     hashes: bool,
 ) -> (FileReport, i32) {
+    let report = FileReport {
+        input: input.display().to_string(),
+        format: "unknown".into(),
+        ..Default::default()
+    };
+    let (file, len) = match open_input(input) {
+        Ok(f) => f,
+        Err(e) => return failed(report, e.to_string(), Vec::new(), opts),
+    };
     // The input hash runs on the second core while the conversion runs on the first.
     std::thread::scope(|scope| {
-        let input_hash = hashes.then(|| scope.spawn(|| sha256_file(input).ok()));
-        let (mut report, code) = convert_file_inner(input, output, opts, sandbox, hashes);
+        let input_hash = hashes.then(|| scope.spawn(|| sha256_open_file(&file).ok()));
+        let (mut report, code) =
+            convert_open_file(&file, len, report, output, opts, sandbox, hashes);
         if let Some(h) = input_hash {
             report.input_sha256 = h.join().ok().flatten();
         }
@@ -125,32 +128,31 @@ pub fn convert_file(
     })
 }
 
-fn convert_file_inner(
-    input: &Path,
+fn failed(
+    mut report: FileReport,
+    e: String,
+    findings: Vec<Finding>,
+    opts: &ConvertOptions,
+) -> (FileReport, i32) {
+    report.error = Some(e);
+    let refused = convert::refused(&findings, opts.fail_on);
+    report.verdict = Some(convert::verdict(&findings, true));
+    report.findings = findings;
+    (report, if refused { EXIT_REFUSED } else { EXIT_ERROR })
+}
+
+fn convert_open_file(
+    file: &File,
+    len: u64,
+    mut report: FileReport,
     output: &Path,
     opts: &ConvertOptions,
     sandbox: &Sandbox,
     hashes: bool,
 ) -> (FileReport, i32) {
-    let mut report = FileReport {
-        input: input.display().to_string(),
-        format: "unknown".into(),
-        ..Default::default()
-    };
-    let fail = |mut report: FileReport, e: String, findings: Vec<Finding>| {
-        report.error = Some(e);
-        let refused = convert::refused(&findings, opts.fail_on);
-        report.verdict = Some(convert::verdict(&findings, true));
-        report.findings = findings;
-        (report, if refused { EXIT_REFUSED } else { EXIT_ERROR })
-    };
-    let (file, len) = match open_input(input) {
-        Ok(f) => f,
-        Err(e) => return fail(report, e.to_string(), Vec::new()),
-    };
     let result = write_atomically(output, opts.fsync, hashes, |tmp| {
         let near = parent_dir(output);
-        let (outcome, layers) = parse_untrusted(&file, len, tmp, Some(&near), opts, sandbox);
+        let (outcome, layers) = parse_untrusted(file, len, tmp, Some(&near), opts, sandbox);
         report.sandbox = layers;
         report.format = outcome.format.clone();
         report.warnings = outcome.warnings.clone();
@@ -172,9 +174,9 @@ fn convert_file_inner(
                 .error
                 .map(|e| e.message)
                 .unwrap_or_else(|| "no output was written".into());
-            return fail(report, msg, outcome.findings);
+            return failed(report, msg, outcome.findings, opts);
         }
-        Err(e) => return fail(report, e.to_string(), Vec::new()),
+        Err(e) => return failed(report, e.to_string(), Vec::new(), opts),
     };
     report.tensor_count = outcome.tensors.len();
     report.total_bytes = outcome.tensors.iter().map(|t| t.nbytes).sum();
@@ -290,12 +292,10 @@ pub(super) fn parse_untrusted(
             let mut direct = |out: &mut &mut File, offset: u64, len: u64| {
                 crate::jail::copy::copy_range(fd, &**out, offset, len)
             };
-            let outcome = if opts.scan_only {
-                crate::scan::run(&mut reader, len, opts)
-            } else {
-                convert::run(&mut reader, len, opts, &mut *tmp, Some(&mut direct))
-            };
-            (outcome, None)
+            (
+                convert::run(&mut reader, len, opts, &mut *tmp, Some(&mut direct)),
+                None,
+            )
         }
     }
 }

@@ -117,18 +117,16 @@ pub struct IsolationArgs {
 }
 
 impl IsolationArgs {
-    /// The limits after every `--limit`, or the message naming the bad one.
-    pub fn limits(&self) -> Result<crate::Limits, String> {
+    /// The limits after every `--limit` and the sandbox ready to use, or the message naming the
+    /// option at fault.
+    pub fn resolve(&self) -> Result<(crate::Limits, convert::Sandbox), String> {
         let mut limits = crate::Limits::default();
         for l in &self.limits {
             limits.set(l).map_err(|e| format!("--limit: {e}"))?;
         }
-        Ok(limits)
-    }
-
-    pub fn sandbox(&self) -> Result<convert::Sandbox, String> {
-        convert::choose_sandbox(&self.sandbox, self.timeout, self.require_full_jail)
-            .map_err(|e| format!("--sandbox {}: {e}", self.sandbox))
+        let sandbox = convert::choose_sandbox(&self.sandbox, self.timeout, self.require_full_jail)
+            .map_err(|e| format!("--sandbox {}: {e}", self.sandbox))?;
+        Ok((limits, sandbox))
     }
 }
 

@@ -4,7 +4,7 @@ use crate::convert::{TensorEntry, Verdict};
 use crate::policy::findings::Finding;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -64,17 +64,21 @@ impl Report {
     }
 }
 
-/// sha256 of a whole file, streamed.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+/// sha256 of the file the host opened (the very bytes the jail parses, not whatever the path
+/// names by now), read with positioned reads so that the worker sharing the descriptor keeps
+/// its file offset.
+pub fn sha256_open_file(f: &std::fs::File) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
     loop {
-        let n = f.read(&mut buf)?;
+        let n = f.read_at(&mut buf, offset)?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
+        offset += n as u64;
     }
     Ok(hex(&h.finalize()))
 }

@@ -117,10 +117,7 @@ impl Config {
         }
         let mut suppress = Vec::new();
         for s in &f.suppress {
-            let rule = Rule::ALL
-                .iter()
-                .copied()
-                .find(|r| r.id() == s.rule)
+            let rule = Rule::from_id(&s.rule)
                 .ok_or_else(|| format!("suppress: unknown rule {:?}", s.rule))?;
             if s.justification.trim().is_empty() {
                 return Err(format!("suppress: {} needs a justification", s.rule));

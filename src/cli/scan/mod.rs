@@ -16,11 +16,11 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use walk::Target;
+use walk::{Target, TargetKind};
 
 pub fn run(args: &ScanArgs) -> i32 {
-    let limits = match args.isolation.limits() {
-        Ok(l) => l,
+    let (limits, sandbox) = match args.isolation.resolve() {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("modelguard: {e}");
             return EXIT_ERROR;
@@ -45,13 +45,6 @@ pub fn run(args: &ScanArgs) -> i32 {
     let fail_on = match args.fail_on {
         Some(f) => f.0,
         None => config.fail_on.unwrap_or(Some(Severity::High)),
-    };
-    let sandbox = match args.isolation.sandbox() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("modelguard: {e}");
-            return EXIT_ERROR;
-        }
     };
     let targets = walk::collect(&args.paths);
     let hashes = !args.no_hash && args.format != "text";
@@ -147,16 +140,12 @@ fn relative(path: &Path, root: &Path) -> String {
 }
 
 fn scan_target(t: &Target, ctx: &Ctx) -> FileResult {
-    let (path, root) = match t {
-        Target::Scan { path, root }
-        | Target::Skip { path, root, .. }
-        | Target::Error { path, root, .. } => (path, root),
-    };
+    let path = &t.path;
     let mut r = FileResult {
         path: path.display().to_string(),
-        relative: relative(path, root),
+        relative: relative(path, &t.root),
         sha256: None,
-        size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        size: t.size,
         format: "unknown".into(),
         verdict: ScanVerdict::Skipped,
         reason: None,
@@ -168,17 +157,17 @@ fn scan_target(t: &Target, ctx: &Ctx) -> FileResult {
         r.reason = Some("not selected by the config's include/exclude globs".into());
         return r;
     }
-    match t {
-        Target::Skip { reason, .. } => {
+    match &t.kind {
+        TargetKind::Skip(reason) => {
             r.reason = Some(reason.clone());
             return r;
         }
-        Target::Error { message, .. } => {
+        TargetKind::Error(message) => {
             r.verdict = ScanVerdict::Error;
             r.reason = Some(message.clone());
             return r;
         }
-        Target::Scan { .. } => {}
+        TargetKind::Scan => {}
     }
     let (input, len) = match open_input(path) {
         Ok(x) => x,
@@ -188,8 +177,9 @@ fn scan_target(t: &Target, ctx: &Ctx) -> FileResult {
             return r;
         }
     };
+    r.size = len;
     if ctx.hashes {
-        r.sha256 = super::report::sha256_file(path).ok();
+        r.sha256 = super::report::sha256_open_file(&input).ok();
     }
     let mut sink = match std::fs::OpenOptions::new().write(true).open("/dev/null") {
         Ok(f) => f,

@@ -15,8 +15,22 @@ pub enum ScanVerdict {
     Skipped,
 }
 
+impl ScanVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanVerdict::Clean => "clean",
+            ScanVerdict::Suspicious => "suspicious",
+            ScanVerdict::Malicious => "malicious",
+            ScanVerdict::Error => "error",
+            ScanVerdict::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanFinding {
+    #[serde(skip)]
+    pub rule: crate::policy::findings::Rule,
     pub rule_id: &'static str,
     pub rule_name: &'static str,
     pub severity: Severity,
@@ -32,6 +46,7 @@ pub struct ScanFinding {
 impl From<Finding> for ScanFinding {
     fn from(f: Finding) -> Self {
         ScanFinding {
+            rule: f.rule,
             rule_id: f.rule.id(),
             rule_name: f.rule.describe().0,
             severity: f.severity,
@@ -100,11 +115,10 @@ impl ScanReport {
             ..Default::default()
         };
         for f in &files {
-            let v = serde_json::to_value(f.verdict).ok();
-            let v = v
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            *summary.verdicts.entry(v).or_default() += 1;
+            *summary
+                .verdicts
+                .entry(f.verdict.as_str().to_string())
+                .or_default() += 1;
             for finding in &f.findings {
                 *summary
                     .findings
@@ -137,8 +151,7 @@ impl ScanReport {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for f in &self.files {
-            let v = serde_json::to_value(f.verdict).unwrap_or_default();
-            let v = v.as_str().unwrap_or("?");
+            let v = f.verdict.as_str();
             out.push_str(&format!("{}: {v} ({})", f.path, f.format));
             if let Some(r) = &f.reason {
                 out.push_str(&format!(": {r}"));

@@ -109,14 +109,8 @@ fn uri(relative: &str) -> String {
 pub fn render(report: &ScanReport) -> serde_json::Result<String> {
     let mut results = Vec::new();
     for file in &report.files {
-        let mut findings: Vec<(Rule, Severity, String, String)> = Vec::new();
         for f in &file.findings {
-            let rule = Rule::ALL.iter().copied().find(|r| r.id() == f.rule_id);
-            if let Some(rule) = rule {
-                findings.push((rule, f.severity, f.message.clone(), fingerprint_key(f)));
-            }
-        }
-        for (rule, severity, message, key) in findings {
+            let (rule, severity) = (f.rule, f.severity);
             let location = Location::builder()
                 .physical_location(
                     PhysicalLocation::builder()
@@ -133,7 +127,7 @@ pub fn render(report: &ScanReport) -> serde_json::Result<String> {
             fp.insert(
                 "modelguardFinding/v1".to_string(),
                 crate::cli::report::hex(&Sha256::digest(
-                    format!("{}\0{}\0{key}", rule.id(), file.relative).as_bytes(),
+                    format!("{}\0{}\0{}", rule.id(), file.relative, fingerprint_key(f)).as_bytes(),
                 )),
             );
             let mut props = BTreeMap::new();
@@ -147,7 +141,7 @@ pub fn render(report: &ScanReport) -> serde_json::Result<String> {
                     .level(level(severity))
                     .message(
                         Message::builder()
-                            .text(format!("{}: {message}", file.path))
+                            .text(format!("{}: {}", file.path, f.message))
                             .build(),
                     )
                     .locations(vec![location])

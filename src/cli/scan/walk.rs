@@ -7,21 +7,21 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-pub enum Target {
-    /// Scan this file; `path` is how the user reaches it (through symlinks).
-    Scan { path: PathBuf, root: PathBuf },
+/// One path found under a scan root (`path` as the user reaches it, through symlinks).
+pub struct Target {
+    pub path: PathBuf,
+    pub root: PathBuf,
+    /// From the walk's own stat (0 when the path could not be read).
+    pub size: u64,
+    pub kind: TargetKind,
+}
+
+pub enum TargetKind {
+    Scan,
     /// Not scanned, with the reason.
-    Skip {
-        path: PathBuf,
-        root: PathBuf,
-        reason: String,
-    },
+    Skip(String),
     /// The path could not be read.
-    Error {
-        path: PathBuf,
-        root: PathBuf,
-        message: String,
-    },
+    Error(String),
 }
 
 /// Version-control metadata is not model content, and a model repository clone has thousands
@@ -52,11 +52,7 @@ pub fn collect(paths: &[PathBuf]) -> Vec<Target> {
                         .path()
                         .map(Path::to_path_buf)
                         .unwrap_or_else(|| root.clone());
-                    out.push(Target::Error {
-                        path,
-                        root: root.clone(),
-                        message: e.to_string(),
-                    });
+                    out.push(target(path, root, 0, TargetKind::Error(e.to_string())));
                     continue;
                 }
             };
@@ -67,37 +63,29 @@ pub fn collect(paths: &[PathBuf]) -> Vec<Target> {
             let meta = match entry.metadata() {
                 Ok(m) => m,
                 Err(e) => {
-                    out.push(Target::Error {
-                        path,
-                        root: root.clone(),
-                        message: e.to_string(),
-                    });
+                    out.push(target(path, root, 0, TargetKind::Error(e.to_string())));
                     continue;
                 }
             };
-            if !meta.is_file() {
-                out.push(Target::Skip {
-                    path,
-                    root: root.clone(),
-                    reason: "not a regular file".into(),
-                });
-                continue;
-            }
-            match seen.get(&(meta.dev(), meta.ino())) {
-                Some(first) => out.push(Target::Skip {
-                    reason: format!("same file as {}", first.display()),
-                    path,
-                    root: root.clone(),
-                }),
-                None => {
-                    seen.insert((meta.dev(), meta.ino()), path.clone());
-                    out.push(Target::Scan {
-                        path,
-                        root: root.clone(),
-                    });
-                }
-            }
+            let kind = if !meta.is_file() {
+                TargetKind::Skip("not a regular file".into())
+            } else if let Some(first) = seen.get(&(meta.dev(), meta.ino())) {
+                TargetKind::Skip(format!("same file as {}", first.display()))
+            } else {
+                seen.insert((meta.dev(), meta.ino()), path.clone());
+                TargetKind::Scan
+            };
+            out.push(target(path, root, meta.len(), kind));
         }
     }
     out
+}
+
+fn target(path: PathBuf, root: &Path, size: u64, kind: TargetKind) -> Target {
+    Target {
+        path,
+        root: root.to_path_buf(),
+        size,
+        kind,
+    }
 }
