@@ -16,7 +16,7 @@ pub enum Compression {
 
 pub fn detect(head: &[u8]) -> Option<Compression> {
     match head {
-        [0x78, b, ..] if (0x7800u16 | *b as u16) % 31 == 0 => Some(Compression::Zlib),
+        [0x78, b, ..] if (0x7800u16 | *b as u16).is_multiple_of(31) => Some(Compression::Zlib),
         [0x1f, 0x8b, 8, ..] => Some(Compression::Gzip),
         _ => None,
     }

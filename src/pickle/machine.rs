@@ -234,7 +234,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 format!("more than {} pickle opcodes", self.limits.max_ops),
             ));
         }
-        if self.ops % 65536 == 0 {
+        if self.ops.is_multiple_of(65536) {
             if let Some(d) = self.deadline {
                 if std::time::Instant::now() > d {
                     return Err(Error::limit(

@@ -285,7 +285,7 @@ impl Graph {
             _ => 0,
         };
         self.charge_bytes(NODE_BYTES + payload)?;
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         self.chunks
