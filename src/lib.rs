@@ -20,5 +20,7 @@ pub mod convert;
 #[cfg(all(feature = "host", target_os = "linux"))]
 pub mod jail;
 pub mod scan;
+#[cfg(all(feature = "service", target_os = "linux"))]
+pub mod service;
 #[cfg(all(feature = "wasi", target_os = "linux"))]
 pub mod wasi;

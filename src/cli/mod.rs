@@ -5,6 +5,10 @@ pub mod doctor;
 pub mod folder;
 pub mod report;
 pub mod scan;
+#[cfg(feature = "service")]
+mod serve;
+#[cfg(feature = "service")]
+pub use serve::{ServeArgs, TokenArgs};
 
 use crate::policy::findings::Severity;
 use clap::{Parser, Subcommand};
@@ -32,6 +36,13 @@ pub enum Command {
     Scan(ScanArgs),
     /// Print which isolation layers this machine enforces for the jailed worker.
     Doctor,
+    /// Run the quarantine conversion service (HTTP API and web page).
+    #[cfg(feature = "service")]
+    Serve(ServeArgs),
+    /// Make a bearer token for `serve`: the token goes to stderr, its tokens-file entry
+    /// (which holds only the token's sha256) to stdout.
+    #[cfg(feature = "service")]
+    Token(TokenArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,7 +144,7 @@ impl IsolationArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct FailOn(pub Option<Severity>);
 
-fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+pub(crate) fn parse_fail_on(s: &str) -> Result<FailOn, String> {
     if s.eq_ignore_ascii_case("none") {
         return Ok(FailOn(None));
     }
@@ -146,5 +157,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Convert(args) => convert::run(&args),
         Command::Scan(args) => scan::run(&args),
         Command::Doctor => doctor::run(),
+        #[cfg(feature = "service")]
+        Command::Serve(args) => crate::service::run(&args),
+        #[cfg(feature = "service")]
+        Command::Token(args) => serve::token(&args),
     }
 }

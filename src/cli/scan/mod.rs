@@ -2,8 +2,8 @@
 //! same allowlist machine as `convert`, in the same jail, files in parallel (one worker each).
 
 mod config;
-mod report;
-mod sarif;
+pub(crate) mod report;
+pub(crate) mod sarif;
 mod walk;
 
 use super::convert::{open_input, parse_untrusted, Sandbox};
