@@ -25,6 +25,24 @@ if ! python3 -c 'import jsonschema' 2>/dev/null || ! python3 -m pip --version >/
     || echo "warning: no jsonschema for python3; the SARIF schema test will fail in CI"
 fi
 
+# The service's web page is tested in headless Chromium: Debian's chromium and chromedriver (same
+# version, so they always match), driven from Python by Selenium.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing chromium and chromedriver for the web page test"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "warning: no chromium/chromedriver and not root on Debian; the web page test skips (fails in CI)"
+  fi
+fi
+if ! python3 -c 'import selenium' 2>/dev/null; then
+  echo "== installing selenium for the web page test"
+  python3 -m pip install --quiet selenium 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages selenium 2>/dev/null \
+    || echo "warning: no selenium for python3; the web page test skips (fails in CI)"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
