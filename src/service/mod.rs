@@ -122,6 +122,7 @@ fn start(args: &ServeArgs) -> Result<(), String> {
         keep_artifacts: parse_duration(&args.keep_artifacts)
             .map_err(|e| format!("--keep-artifacts: {e}"))?,
     };
+    retention.sweep(store.as_ref(), blobs.as_ref());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -44,13 +44,14 @@ impl Retention {
         }
     }
 
-    /// Sweep now and then every `every` until the process ends.
+    /// Sweep every `every` until the process ends (the first sweep runs at start-up, before
+    /// the service answers, so nothing past its retention is served after a restart).
     pub async fn run(self, store: Arc<dyn JobStore>, blobs: Arc<dyn BlobStore>, every: Duration) {
         let me = Arc::new(self);
         loop {
+            tokio::time::sleep(every).await;
             let (me2, s, b) = (me.clone(), store.clone(), blobs.clone());
             let _ = tokio::task::spawn_blocking(move || me2.sweep(s.as_ref(), b.as_ref())).await;
-            tokio::time::sleep(every).await;
         }
     }
 }

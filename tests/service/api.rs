@@ -381,3 +381,55 @@ fn metrics_count_jobs_bytes_findings_durations_and_worker_kills() {
         1.0
     );
 }
+
+#[test]
+fn retention_deletes_originals_then_artifacts_and_keeps_the_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // A token made by `modelguard token`, as an operator would.
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_modelguard"))
+        .args(["token", "--name", "carol", "--role", "submit"])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let entry = String::from_utf8(made.stdout).unwrap();
+    let stderr = String::from_utf8(made.stderr).unwrap();
+    let token = stderr.rsplit(' ').next().unwrap().trim().to_string();
+    assert!(
+        token.starts_with("mg_") && !entry.contains(&token),
+        "{entry}"
+    );
+
+    let tokens = data.with_extension("tokens.toml");
+    write_tokens(&tokens);
+    std::fs::write(&tokens, std::fs::read_to_string(&tokens).unwrap() + &entry).unwrap();
+    let server = Server::start(&data, &[]);
+    let agent = agent();
+    let bytes = std::fs::read(fixtures().join("models/sd_sequential.pt")).unwrap();
+    let id = submit(&agent, &server, &token, "m.pt", &bytes).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = wait_terminal(&agent, &server, &token, &id, Duration::from_secs(120));
+    assert_eq!(job["state"], "converted");
+    drop(server);
+
+    // Originals expire first: the model is still served.
+    let server = Server::start(&data, &["--keep-originals", "0s"]);
+    let job = get(&agent, &server.url(&format!("/v1/jobs/{id}")), Some(&token)).json();
+    assert_eq!(job["original_deleted"], true, "{job}");
+    assert!(!data.join("quarantine").join(&id).exists());
+    let model_url = server.url(&format!("/v1/jobs/{id}/artifacts/model.safetensors"));
+    assert_eq!(get(&agent, &model_url, Some(&token)).status, 200);
+    drop(server);
+
+    // Then the artifacts; the job's record stays.
+    let server = Server::start(&data, &["--keep-artifacts", "0s"]);
+    let job = get(&agent, &server.url(&format!("/v1/jobs/{id}")), Some(&token)).json();
+    assert_eq!(job["artifacts_deleted"], true, "{job}");
+    assert_eq!(job["state"], "converted");
+    assert_eq!(job["artifacts"].as_array().unwrap().len(), 0);
+    let model_url = server.url(&format!("/v1/jobs/{id}/artifacts/model.safetensors"));
+    assert_eq!(get(&agent, &model_url, Some(&token)).status, 404);
+    assert!(!data.join("artifacts").join(&id).exists());
+}

@@ -57,7 +57,19 @@ def main(base, token, model, downloads):
             for e in driver.get_log("browser")
             if e.get("level") == "SEVERE" and "favicon" not in e["message"]
         ]
-        print(json.dumps({"state": state, "findings": findings, "artifacts": artifacts, "errors": errors}))
+        injected = len(driver.find_elements(By.CSS_SELECTOR, "#findings img, #job img"))
+        print(
+            json.dumps(
+                {
+                    "state": state,
+                    "findings": findings,
+                    "artifacts": artifacts,
+                    "errors": errors,
+                    "title": driver.title,
+                    "injected_elements": injected,
+                }
+            )
+        )
     finally:
         driver.quit()
 

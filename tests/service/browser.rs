@@ -68,20 +68,22 @@ fn the_page_uploads_a_model_shows_the_verdict_and_downloads_the_safetensors() {
         "the page's download differs from the CLI's output"
     );
 
-    // A malicious upload shows its findings as text and offers no model.
+    // A malicious upload whose global is HTML: the findings show it as text, nothing runs, and
+    // no model is offered.
     let downloads = tmp.path().join("downloads2");
     std::fs::create_dir(&downloads).unwrap();
-    let result = drive(
-        &server,
-        BOB,
-        &fixtures().join("malicious/files/t01_os_system_proto4.pkl"),
-        &downloads,
-    );
+    let hostile = tmp.path().join("xss.pkl");
+    std::fs::write(
+        &hostile,
+        b"\x80\x02c<img src=x onerror=document.title='pwned'>\nfoo\n)R.",
+    )
+    .unwrap();
+    let result = drive(&server, BOB, &hostile, &downloads);
     assert_eq!(result["state"], "refused", "{result}");
-    assert!(
-        !result["findings"].as_array().unwrap().is_empty(),
-        "{result}"
-    );
+    let findings = result["findings"].to_string();
+    assert!(findings.contains("<img src=x onerror="), "{result}");
+    assert_eq!(result["injected_elements"], 0, "{result}");
+    assert_eq!(result["title"], "modelguard quarantine", "{result}");
     assert!(!result["artifacts"]
         .as_array()
         .unwrap()

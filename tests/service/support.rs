@@ -48,7 +48,9 @@ impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
         std::fs::create_dir_all(data).unwrap();
         let tokens = data.with_extension("tokens.toml");
-        write_tokens(&tokens);
+        if !tokens.exists() {
+            write_tokens(&tokens);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_modelguard"))
             .args([
                 "serve",
