@@ -4,8 +4,8 @@ use super::auth::{Principal, Tokens};
 use super::blobs::BlobStore;
 use super::metrics::Metrics;
 use super::problem::Problem;
-use super::runner::{now_ms, Runner};
-use super::store::{Deleted, Job, JobOptions, JobStore, Kind, ListFilter, NewJob, State};
+use super::runner::Runner;
+use super::store::{Deleted, Job, JobOptions, JobStore, Kind, ListFilter, State};
 use super::upload;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State as AxState};
@@ -283,9 +283,9 @@ async fn accept(app: &Arc<App>, who: &Principal, form: Multipart) -> Result<Resp
         idle: app.settings.upload_idle,
         max_files: app.settings.max_files,
     };
-    let received = match tokio::time::timeout(
+    let job = match tokio::time::timeout(
         app.settings.upload_timeout,
-        upload::receive(form, &dir, &limits),
+        upload::receive(form, &dir, &limits, id.clone(), who.name.clone()),
     )
     .await
     {
@@ -298,18 +298,6 @@ async fn accept(app: &Arc<App>, who: &Principal, form: Multipart) -> Result<Resp
             app.blobs.discard_incoming(&id);
             return Err(Problem::upload_timeout(app.settings.upload_timeout));
         }
-    };
-    let job = NewJob {
-        id: id.clone(),
-        owner: who.name.clone(),
-        kind: received.kind,
-        name: received.name,
-        source: received.source,
-        options: received.options,
-        sha256: received.sha256,
-        bytes: received.bytes,
-        files: received.files,
-        created_ms: now_ms(),
     };
     // Durable original first, then the durable row: once we answer 202 the job survives.
     let (blobs, store, j) = (app.blobs.clone(), app.store.clone(), job.clone());

@@ -56,13 +56,17 @@ impl Retention {
     }
 }
 
-/// `7d`, `12h`, `30m`, `45s` or a number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// `"12h"` → `(12, "h")`.
+fn number_and_unit(s: &str) -> Option<(u64, &str)> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 7d, 12h, 30m or 45s"))?;
+    Some((num.parse().ok()?, unit))
+}
+
+/// `7d`, `12h`, `30m`, `45s` or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = number_and_unit(s)
+        .ok_or_else(|| format!("{s:?} is not a duration like 7d, 12h, 30m or 45s"))?;
     let secs = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -75,11 +79,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `20G`, `100M`, `64K` or a number of bytes (binary multiples).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 20G, 100M or 64K"))?;
+    let (n, unit) =
+        number_and_unit(s).ok_or_else(|| format!("{s:?} is not a size like 20G, 100M or 64K"))?;
     let shift = match unit.trim_end_matches(['i', 'B']) {
         "" => 0,
         "K" | "k" => 10,

@@ -7,24 +7,13 @@
 //! `dedup`.
 
 use super::problem::Problem;
-use super::store::{JobOptions, Kind};
+use super::store::{JobOptions, Kind, NewJob};
 use axum::extract::multipart::{Field, Multipart};
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-
-/// What arrived, before it becomes a job.
-pub struct Received {
-    pub kind: Kind,
-    pub name: String,
-    pub source: Option<String>,
-    pub options: JobOptions,
-    pub sha256: String,
-    pub bytes: u64,
-    pub files: Vec<String>,
-}
 
 pub struct Limits {
     pub max_bytes: u64,
@@ -50,12 +39,14 @@ fn invalid_name(what: &str, name: &str) -> Problem {
     ))
 }
 
-/// Receive the multipart body into `dir` (the job's incoming folder).
+/// Receive the multipart body of job `id` into `dir` (its incoming folder).
 pub async fn receive(
     mut form: Multipart,
     dir: &Path,
     limits: &Limits,
-) -> Result<Received, Problem> {
+    id: String,
+    owner: String,
+) -> Result<NewJob, Problem> {
     let mut files: Vec<(String, String)> = Vec::new(); // (name, sha256)
     let mut tar: Option<(String, String)> = None;
     let mut total = 0u64;
@@ -136,7 +127,9 @@ pub async fn receive(
             ));
         }
     }
-    let received = |kind, default_name: String, sha256, files| Received {
+    let received = |kind, default_name: String, sha256, files| NewJob {
+        id: id.clone(),
+        owner: owner.clone(),
         kind,
         name: name.clone().unwrap_or(default_name),
         source: source.clone(),
@@ -144,6 +137,7 @@ pub async fn receive(
         sha256,
         bytes: total,
         files,
+        created_ms: super::runner::now_ms(),
     };
     if let Some((tar_name, sha)) = tar {
         let names = {
