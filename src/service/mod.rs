@@ -59,6 +59,12 @@ pub fn run(args: &ServeArgs) -> i32 {
 }
 
 fn start(args: &ServeArgs) -> Result<(), String> {
+    if args.isolation.sandbox == "none" {
+        return Err(
+            "--sandbox none parses untrusted uploads inside the service; use native, wasi or both"
+                .into(),
+        );
+    }
     let (limits, sandbox) = args.isolation.resolve()?;
     let tokens = auth::Tokens::load(&args.tokens)?;
     std::fs::create_dir_all(&args.data_dir)

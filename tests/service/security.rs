@@ -276,3 +276,30 @@ fn a_token_over_its_rate_or_a_full_queue_gets_429_with_retry_after() {
         assert!(r.header("retry-after").is_some());
     }
 }
+
+#[test]
+fn the_service_refuses_to_parse_uploads_in_process_or_without_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tokens = tmp.path().join("tokens.toml");
+    write_tokens(&tokens);
+    let empty = tmp.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    for (tokens, extra) in [(&tokens, "none"), (&empty, "native")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelguard"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--sandbox",
+                extra,
+                "--data-dir",
+            ])
+            .arg(tmp.path().join("data"))
+            .arg("--tokens")
+            .arg(tokens)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("listening"));
+    }
+}
