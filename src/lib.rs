@@ -19,6 +19,8 @@ pub mod cli;
 pub mod convert;
 #[cfg(all(feature = "host", target_os = "linux"))]
 pub mod jail;
+#[cfg(feature = "host")]
+pub mod provenance;
 pub mod scan;
 #[cfg(all(feature = "service", target_os = "linux"))]
 pub mod service;

@@ -31,13 +31,51 @@ pub fn run(args: &ConvertArgs) -> i32 {
         fsync: args.fsync,
         scan_only: false,
     };
-    let hashes = args.report.is_some();
-    let (report, code) = if args.input.is_dir() {
-        folder::convert_folder(&args.input, &args.output, &opts, &sandbox, hashes)
-    } else {
-        let (r, code) = convert_file(&args.input, &args.output, &opts, &sandbox, hashes);
-        (Report::new(r, code, Vec::new()), code)
+    let source_finding = match args
+        .source
+        .as_deref()
+        .map(crate::provenance::source_finding)
+    {
+        Some(Err(e)) => {
+            eprintln!("modelguard: {e}");
+            return EXIT_ERROR;
+        }
+        Some(Ok(f)) => f,
+        None => None,
     };
+    let hashes = args.report.is_some() || args.bom.is_some();
+    let (mut report, code) = match &source_finding {
+        // An imitated source is refused before the file is even read.
+        Some(f) if convert::refused(std::slice::from_ref(f), opts.fail_on) => {
+            let r = FileReport {
+                input: args.input.display().to_string(),
+                format: "unknown".into(),
+                verdict: Some(convert::verdict(std::slice::from_ref(f), false)),
+                ..Default::default()
+            };
+            (Report::new(r, EXIT_REFUSED, Vec::new()), EXIT_REFUSED)
+        }
+        _ if args.input.is_dir() => {
+            folder::convert_folder(&args.input, &args.output, &opts, &sandbox, hashes)
+        }
+        _ => {
+            let (r, code) = convert_file(&args.input, &args.output, &opts, &sandbox, hashes);
+            (Report::new(r, code, Vec::new()), code)
+        }
+    };
+    if let Some(f) = source_finding {
+        let s = &mut report.summary;
+        s.findings.push(f);
+        s.verdict = Some(convert::verdict(&s.findings, s.error.is_some()));
+    }
+    if let Some(path) = &args.bom {
+        let bom = conversion_bom(&report, args.source.as_deref(), &args.isolation.sandbox)
+            .and_then(|b| crate::provenance::write_bom(path, &b));
+        if let Err(e) = bom {
+            eprintln!("modelguard: cannot write the BOM: {e}");
+            return EXIT_ERROR;
+        }
+    }
     if !args.quiet {
         print_summary(&report);
     }
@@ -51,6 +89,79 @@ pub fn run(args: &ConvertArgs) -> i32 {
         }
     }
     code
+}
+
+/// The BOM of a conversion: the output as the model, the input as its pedigree; a refused or
+/// failed conversion has no output, so its BOM lists the input and the findings only.
+fn conversion_bom(
+    report: &Report,
+    source: Option<&str>,
+    sandbox: &str,
+) -> Result<serde_json::Value, String> {
+    use crate::provenance::{bom, bom_finding, bom_serial, rfc3339_now};
+    let s = &report.summary;
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .map_or(p.to_string(), |n| n.to_string_lossy().into_owned())
+    };
+    let input = bom::BomFile {
+        name: name(&s.input),
+        sha256: s.input_sha256.clone(),
+        size: fs::metadata(&s.input)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len()),
+        format: Some(s.format.clone()),
+        tensor_count: None,
+    };
+    let tool = bom::BomTool {
+        name: "modelguard".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let (serial, timestamp) = (bom_serial(), rfc3339_now());
+    let findings: Vec<bom::BomFinding> = s.findings.iter().map(|f| bom_finding(f, 0)).collect();
+    let Some(output) = s.output.as_deref().filter(|_| report.exit_code == EXIT_OK) else {
+        return bom::scan_bom(&bom::ScanBom {
+            serial: &serial,
+            timestamp: &timestamp,
+            tool,
+            files: vec![input],
+            findings,
+        })
+        .map_err(|e| e.to_string());
+    };
+    let layers = s
+        .sandbox
+        .as_ref()
+        .map(|l| {
+            l.all()
+                .iter()
+                .map(|(n, st)| (n.to_string(), st.label().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    bom::conversion_bom(&bom::ConversionBom {
+        serial: &serial,
+        timestamp: &timestamp,
+        tool,
+        input,
+        source,
+        output: bom::BomFile {
+            name: name(output),
+            sha256: s.output_sha256.clone(),
+            size: fs::metadata(output)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+            format: Some("safetensors".into()),
+            tensor_count: Some(s.tensor_count as u64),
+        },
+        sandbox,
+        layers,
+        findings,
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn print_summary(report: &Report) {
@@ -302,7 +413,7 @@ pub(super) fn parse_untrusted(
 
 /// Open the input the way the jail design asks: the path resolved once, then opened read-only
 /// without following a (swapped-in) symlink, and checked to be a regular file.
-pub(super) fn open_input(path: &Path) -> Result<(File, u64), Error> {
+pub(crate) fn open_input(path: &Path) -> Result<(File, u64), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let with_path = |e: std::io::Error| {
         Error::Io(std::io::Error::new(

@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod doctor;
 pub mod folder;
+pub mod provenance;
 pub mod report;
 pub mod scan;
 #[cfg(feature = "service")]
@@ -36,6 +37,15 @@ pub enum Command {
     Scan(ScanArgs),
     /// Print which isolation layers this machine enforces for the jailed worker.
     Doctor,
+    /// Check safetensors files strictly, an expected sha256, and an OpenSSF model-signing
+    /// signature (key-based, offline). Exit 0 all checks pass, 1 a check failed, 2 error.
+    Verify(provenance::VerifyArgs),
+    /// The file's sha256 and a format-independent digest of each tensor and of the set: a
+    /// checkpoint and its safetensors conversion hash the same. Exit 0, or 2 on error.
+    Hash(provenance::HashArgs),
+    /// Compare two models of any formats tensor by tensor (both read through the jail).
+    /// Exit 0 same tensors, 1 differences, 2 error.
+    Diff(provenance::DiffArgs),
     /// Run the quarantine conversion service (HTTP API and web page).
     #[cfg(feature = "service")]
     Serve(ServeArgs),
@@ -60,6 +70,13 @@ pub struct ConvertArgs {
     /// Keep one name per exact alias (tied weights) and record the others in __metadata__.
     #[arg(long)]
     pub dedup: bool,
+    /// Where the model came from, `hf://org/name[@rev]`: recorded in the BOM, and a look-alike
+    /// of a well-known organisation or repository is a finding (MG020, high).
+    #[arg(long, value_name = "URI")]
+    pub source: Option<String>,
+    /// Write a CycloneDX 1.6 ML-BOM of the conversion here.
+    #[arg(long, value_name = "FILE")]
+    pub bom: Option<PathBuf>,
     /// Skip tensors safetensors cannot store (quantized, sparse, complex128...) with a warning.
     #[arg(long)]
     pub skip_unsupported: bool,
@@ -101,6 +118,13 @@ pub struct ScanArgs {
     /// Do not hash files (json and sarif list each file's sha256 by default).
     #[arg(long)]
     pub no_hash: bool,
+    /// Where the scanned model came from, `hf://org/name[@rev]`: a look-alike of a well-known
+    /// organisation or repository is a finding (MG020, high) on every file.
+    #[arg(long, value_name = "URI")]
+    pub source: Option<String>,
+    /// Write a CycloneDX 1.6 ML-BOM of the scanned files and findings here.
+    #[arg(long, value_name = "FILE")]
+    pub bom: Option<PathBuf>,
     /// Files scanned at once (default: the number of CPUs).
     #[arg(long, short)]
     pub jobs: Option<usize>,
@@ -157,6 +181,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Convert(args) => convert::run(&args),
         Command::Scan(args) => scan::run(&args),
         Command::Doctor => doctor::run(),
+        Command::Verify(args) => provenance::verify(&args),
+        Command::Hash(args) => provenance::hash(&args),
+        Command::Diff(args) => provenance::diff(&args),
         #[cfg(feature = "service")]
         Command::Serve(args) => crate::service::run(&args),
         #[cfg(feature = "service")]

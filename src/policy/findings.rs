@@ -102,6 +102,8 @@ pub enum Rule {
     /// A safetensors file the strict validator rejects (hostile or broken header).
     #[serde(rename = "MG019")]
     MalformedSafetensors,
+    #[serde(rename = "MG020")]
+    LookalikeSource,
 }
 
 impl Rule {
@@ -126,10 +128,11 @@ impl Rule {
             Rule::TorchScriptCode => "MG017",
             Rule::SandboxViolation => "MG018",
             Rule::MalformedSafetensors => "MG019",
+            Rule::LookalikeSource => "MG020",
         }
     }
 
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 20] = [
         Rule::DangerousCall,
         Rule::DangerousGlobal,
         Rule::UnknownCall,
@@ -149,6 +152,7 @@ impl Rule {
         Rule::TorchScriptCode,
         Rule::SandboxViolation,
         Rule::MalformedSafetensors,
+        Rule::LookalikeSource,
     ];
 
     pub fn from_id(id: &str) -> Option<Rule> {
@@ -177,6 +181,7 @@ impl Rule {
             Rule::TorchScriptCode => ("torchscript-code", "TorchScript source code is present and runs when the file is loaded with torch.jit.load."),
             Rule::SandboxViolation => ("sandbox-violation", "Parsing the file made the jailed worker attempt a forbidden system call."),
             Rule::MalformedSafetensors => ("malformed-safetensors", "A safetensors file whose header the strict validator rejects (hostile lengths, offsets, shapes, dtypes, keys)."),
+            Rule::LookalikeSource => ("lookalike-source", "The model's source names an organisation or repository that imitates a well-known one (homoglyphs, digit/letter swaps, dropped or swapped letters), as in PoisonGPT."),
         }
     }
 }

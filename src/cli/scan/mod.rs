@@ -46,6 +46,18 @@ pub fn run(args: &ScanArgs) -> i32 {
         Some(f) => f.0,
         None => config.fail_on.unwrap_or(Some(Severity::High)),
     };
+    let source_finding = match args
+        .source
+        .as_deref()
+        .map(crate::provenance::source_finding)
+    {
+        Some(Err(e)) => {
+            eprintln!("modelguard: {e}");
+            return EXIT_ERROR;
+        }
+        Some(Ok(f)) => f,
+        None => None,
+    };
     let targets = walk::collect(&args.paths);
     let hashes = !args.no_hash && args.format != "text";
     let ctx = Ctx {
@@ -54,8 +66,25 @@ pub fn run(args: &ScanArgs) -> i32 {
         config: &config,
         hashes,
     };
-    let results = scan_all(&targets, &ctx, args.jobs);
+    let mut results = scan_all(&targets, &ctx, args.jobs);
+    if let Some(f) = source_finding {
+        for r in results
+            .iter_mut()
+            .filter(|r| r.verdict != ScanVerdict::Skipped)
+        {
+            r.findings.push(ScanFinding::from(f.clone()));
+            if r.verdict != ScanVerdict::Error {
+                r.verdict = FileResult::verdict_from_findings(&r.findings);
+            }
+        }
+    }
     let report = ScanReport::new(results, fail_on);
+    if let Some(path) = &args.bom {
+        if let Err(e) = scan_bom(&report).and_then(|b| crate::provenance::write_bom(path, &b)) {
+            eprintln!("modelguard: cannot write the BOM: {e}");
+            return EXIT_ERROR;
+        }
+    }
     let rendered = match args.format.as_str() {
         "json" => serde_json::to_string_pretty(&report).map_err(|e| e.to_string()),
         "sarif" => sarif::render(&report).map_err(|e| e.to_string()),
@@ -93,6 +122,50 @@ struct Ctx<'a> {
 }
 
 /// Scan every target on `jobs` threads (each file runs in its own jailed worker).
+/// The BOM of a scan: every file that was scanned, with its findings.
+fn scan_bom(report: &ScanReport) -> Result<serde_json::Value, String> {
+    use crate::provenance::bom;
+    let scanned: Vec<&FileResult> = report
+        .files
+        .iter()
+        .filter(|f| f.verdict != ScanVerdict::Skipped)
+        .collect();
+    let files = scanned
+        .iter()
+        .map(|f| bom::BomFile {
+            name: f.path.clone(),
+            sha256: f.sha256.clone(),
+            size: Some(f.size),
+            format: (f.format != "unknown").then(|| f.format.clone()),
+            tensor_count: None,
+        })
+        .collect();
+    let findings = scanned
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            f.findings.iter().map(move |x| bom::BomFinding {
+                rule_id: x.rule_id.into(),
+                rule_name: x.rule_name.into(),
+                severity: x.severity.to_string(),
+                message: x.message.clone(),
+                file: i,
+            })
+        })
+        .collect();
+    bom::scan_bom(&bom::ScanBom {
+        serial: &crate::provenance::bom_serial(),
+        timestamp: &crate::provenance::rfc3339_now(),
+        tool: bom::BomTool {
+            name: "modelguard".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        files,
+        findings,
+    })
+    .map_err(|e| e.to_string())
+}
+
 fn scan_all(targets: &[Target], ctx: &Ctx, jobs: Option<usize>) -> Vec<FileResult> {
     let jobs = jobs
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))

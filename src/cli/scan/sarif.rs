@@ -27,7 +27,8 @@ fn typical_severity(rule: Rule) -> Severity {
         | Rule::ExtensionOpcode
         | Rule::FrameInconsistency
         | Rule::BrokenAfterCalls
-        | Rule::MalformedSafetensors => Severity::High,
+        | Rule::MalformedSafetensors
+        | Rule::LookalikeSource => Severity::High,
         Rule::UnknownClass
         | Rule::UnexpectedPersistentId
         | Rule::ContainerAnomaly
