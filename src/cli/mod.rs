@@ -115,7 +115,7 @@ pub struct ScanArgs {
     /// The scan policy (default: ./modelguard.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Do not hash files (json and sarif list each file's sha256 by default).
+    /// Do not hash files (json, sarif and --bom list each file's sha256 by default).
     #[arg(long)]
     pub no_hash: bool,
     /// Where the scanned model came from, `hf://org/name[@rev]`: a look-alike of a well-known

@@ -59,7 +59,8 @@ pub fn run(args: &ScanArgs) -> i32 {
         None => None,
     };
     let targets = walk::collect(&args.paths);
-    let hashes = !args.no_hash && args.format != "text";
+    // A BOM without hashes would not identify the files it lists, whatever the report format.
+    let hashes = !args.no_hash && (args.format != "text" || args.bom.is_some());
     let ctx = Ctx {
         opts: &opts,
         sandbox: &sandbox,
