@@ -43,6 +43,50 @@ if ! python3 -c 'import selenium' 2>/dev/null; then
     || echo "warning: no selenium for python3; the web page test skips (fails in CI)"
 fi
 
+# Provenance checks (tests/oms.rs, tests/provenance.rs): OMS signatures made by the real OpenSSF
+# signer (PyPI model-signing) and BOMs validated against the official CycloneDX 1.6 schema
+# (cyclonedx-python-lib), both from a venv in target/ with pinned versions. The signatures are
+# made here and never committed (the folder holds the test private keys). Re-runs skip pip and
+# the signer unless a requirements file or the generator changed.
+venv=target/venv-provenance
+oms=target/oms-fixtures
+reqs_stamp=$(cat tests/fixtures/signing/requirements.txt tests/fixtures/bom/requirements.txt | sha256sum | cut -c1-64)
+if [ ! -x "$venv/bin/python" ]; then
+  echo "== creating $venv for the provenance checks"
+  python3 -m venv --clear "$venv" >/dev/null 2>&1 \
+    || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+         && { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } \
+         && python3 -m venv --clear "$venv"; } \
+    || { rm -rf "$venv"; echo "warning: cannot make a python3 venv (apt-get install python3-venv); the signature and BOM tests skip (fail in CI)"; }
+fi
+if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.modelguard-requirements" 2>/dev/null)" != "$reqs_stamp" ]; then
+  echo "== installing model-signing and cyclonedx-python-lib into $venv"
+  rm -f "$venv/.modelguard-requirements"
+  if "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+       -r tests/fixtures/signing/requirements.txt -r tests/fixtures/bom/requirements.txt; then
+    echo "$reqs_stamp" > "$venv/.modelguard-requirements"
+  else
+    echo "warning: pip could not install the provenance tools; the signature and BOM tests skip (fail in CI)"
+  fi
+fi
+if [ -f "$venv/.modelguard-requirements" ]; then
+  oms_stamp=$( (echo "$reqs_stamp"; cat tests/fixtures/signing/make_signatures.py) | sha256sum | cut -c1-64)
+  if [ ! -f "$oms/expected.json" ] || [ "$(cat "$oms/.modelguard-stamp" 2>/dev/null)" != "$oms_stamp" ]; then
+    echo "== signing the OMS test models with model-signing (into $oms)"
+    rm -f "$oms/.modelguard-stamp"
+    if "$venv/bin/python" tests/fixtures/signing/make_signatures.py "$oms"; then
+      echo "$oms_stamp" > "$oms/.modelguard-stamp"
+    else
+      echo "warning: make_signatures.py failed; the signature tests skip (fail in CI)"
+    fi
+  fi
+  # A caller's own settings win.
+  export MODELGUARD_BOM_PYTHON="${MODELGUARD_BOM_PYTHON:-$PWD/$venv/bin/python}"
+  if [ -f "$oms/.modelguard-stamp" ]; then
+    export MODELGUARD_OMS_FIXTURES="${MODELGUARD_OMS_FIXTURES:-$PWD/$oms}"
+  fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -25,8 +25,9 @@ pub struct Run {
 /// enforced by the kernel, not estimated) and a generous wall-clock guard against hangs.
 pub fn run_limited(args: &[&str], mem_mib: u64) -> Run {
     let mut script = format!("ulimit -v {}; exec \"$0\"", mem_mib * 1024);
+    // `${10}`, not `$10`: sh reads the latter as `${1}0`.
     for i in 0..args.len() {
-        script.push_str(&format!(" \"${}\"", i + 1));
+        script.push_str(&format!(" \"${{{}}}\"", i + 1));
     }
     let start = Instant::now();
     let out: Output = Command::new("timeout")
