@@ -44,30 +44,14 @@ pub fn run(args: &ConvertArgs) -> i32 {
         None => None,
     };
     let hashes = args.report.is_some() || args.bom.is_some();
-    let (mut report, code) = match &source_finding {
-        // An imitated source is refused before the file is even read.
-        Some(f) if convert::refused(std::slice::from_ref(f), opts.fail_on) => {
-            let r = FileReport {
-                input: args.input.display().to_string(),
-                format: "unknown".into(),
-                verdict: Some(convert::verdict(std::slice::from_ref(f), false)),
-                ..Default::default()
-            };
-            (Report::new(r, EXIT_REFUSED, Vec::new()), EXIT_REFUSED)
-        }
-        _ if args.input.is_dir() => {
-            folder::convert_folder(&args.input, &args.output, &opts, &sandbox, hashes)
-        }
-        _ => {
-            let (r, code) = convert_file(&args.input, &args.output, &opts, &sandbox, hashes);
-            (Report::new(r, code, Vec::new()), code)
-        }
-    };
-    if let Some(f) = source_finding {
-        let s = &mut report.summary;
-        s.findings.push(f);
-        s.verdict = Some(convert::verdict(&s.findings, s.error.is_some()));
-    }
+    let (report, code) = convert_checked_source(
+        &args.input,
+        &args.output,
+        &opts,
+        &sandbox,
+        hashes,
+        source_finding,
+    );
     if let Some(path) = &args.bom {
         let bom = conversion_bom(&report, args.source.as_deref(), &args.isolation.sandbox)
             .and_then(|b| crate::provenance::write_bom(path, &b));
@@ -91,9 +75,43 @@ pub fn run(args: &ConvertArgs) -> i32 {
     code
 }
 
+/// Convert a file or a Hugging Face folder, unless the finding of a look-alike `--source`
+/// already refuses it (then nothing is read); that finding joins the report either way.
+pub(crate) fn convert_checked_source(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    sandbox: &Sandbox,
+    hashes: bool,
+    source_finding: Option<Finding>,
+) -> (Report, i32) {
+    let (mut report, code) = match &source_finding {
+        Some(f) if convert::refused(std::slice::from_ref(f), opts.fail_on) => {
+            let r = FileReport {
+                input: input.display().to_string(),
+                format: "unknown".into(),
+                verdict: Some(convert::verdict(std::slice::from_ref(f), false)),
+                ..Default::default()
+            };
+            (Report::new(r, EXIT_REFUSED, Vec::new()), EXIT_REFUSED)
+        }
+        _ if input.is_dir() => folder::convert_folder(input, output, opts, sandbox, hashes),
+        _ => {
+            let (r, code) = convert_file(input, output, opts, sandbox, hashes);
+            (Report::new(r, code, Vec::new()), code)
+        }
+    };
+    if let Some(f) = source_finding {
+        let s = &mut report.summary;
+        s.findings.push(f);
+        s.verdict = Some(convert::verdict(&s.findings, s.error.is_some()));
+    }
+    (report, code)
+}
+
 /// The BOM of a conversion: the output as the model, the input as its pedigree; a refused or
 /// failed conversion has no output, so its BOM lists the input and the findings only.
-fn conversion_bom(
+pub(crate) fn conversion_bom(
     report: &Report,
     source: Option<&str>,
     sandbox: &str,

@@ -100,6 +100,7 @@ fn start(args: &ServeArgs) -> Result<(), String> {
         blobs: blobs.clone(),
         metrics: metrics.clone(),
         sandbox: Arc::new(sandbox),
+        sandbox_name: args.isolation.sandbox.clone(),
         limits,
         default_fail_on: args.fail_on.0,
         concurrency,

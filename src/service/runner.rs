@@ -6,8 +6,7 @@
 use super::blobs::BlobStore;
 use super::metrics::{Metrics, StateLabel};
 use super::store::{Job, JobStore, Kind, Outcome, State};
-use crate::cli::convert::{convert_file, Sandbox};
-use crate::cli::folder::convert_folder;
+use crate::cli::convert::{conversion_bom, convert_checked_source, Sandbox};
 use crate::cli::report::{FileReport, Report};
 use crate::cli::scan::report::{FileResult, ScanFinding, ScanReport, ScanVerdict};
 use crate::convert::{ConvertOptions, EXIT_OK, EXIT_REFUSED};
@@ -58,6 +57,8 @@ pub struct Runner {
     pub blobs: Arc<dyn BlobStore>,
     pub metrics: Arc<Metrics>,
     pub sandbox: Arc<Sandbox>,
+    /// `--sandbox` as given (recorded in each job's BOM).
+    pub sandbox_name: String,
     pub limits: crate::Limits,
     pub default_fail_on: Option<Severity>,
     pub concurrency: usize,
@@ -197,30 +198,24 @@ impl Runner {
         let staging = self.blobs.staging(id)?;
         let input = self.blobs.original(id, job.new.kind);
         let _ = self.store.set_phase(id, job.attempts, "converting");
-        let (mut report, code) = match job.new.kind {
-            Kind::File => {
-                let (r, code) = convert_file(
-                    &input,
-                    &staging.join("model.safetensors"),
-                    &opts,
-                    &self.sandbox,
-                    true,
-                );
-                (Report::new(r, code, Vec::new()), code)
-            }
-            Kind::Folder => {
-                let out = staging.join("model");
-                let (r, code) = convert_folder(&input, &out, &opts, &self.sandbox, true);
-                if out.is_dir() {
-                    for entry in std::fs::read_dir(&out)? {
-                        let entry = entry?;
-                        std::fs::rename(entry.path(), staging.join(entry.file_name()))?;
-                    }
-                    std::fs::remove_dir(&out)?;
-                }
-                (r, code)
-            }
+        // A Hugging Face source is checked for look-alikes as on the CLI (other sources are
+        // only recorded); the upload already refused malformed ones.
+        let hf_source = job.new.source.as_deref().filter(|s| s.starts_with("hf://"));
+        let source_finding =
+            hf_source.and_then(|s| crate::provenance::source_finding(s).ok().flatten());
+        let output = match job.new.kind {
+            Kind::File => staging.join("model.safetensors"),
+            Kind::Folder => staging.join("model"),
         };
+        let (mut report, code) =
+            convert_checked_source(&input, &output, &opts, &self.sandbox, true, source_finding);
+        if output.is_dir() {
+            for entry in std::fs::read_dir(&output)? {
+                let entry = entry?;
+                std::fs::rename(entry.path(), staging.join(entry.file_name()))?;
+            }
+            std::fs::remove_dir(&output)?;
+        }
         let _ = self.store.set_phase(id, job.attempts, "writing reports");
         // Reports name the upload as the submitter called it, never the service's paths.
         rename_paths(&mut report, &job.new.name, &input, &staging);
@@ -233,6 +228,11 @@ impl Runner {
             self.metrics.kill(reason);
         }
         write_json(&staging.join("report.json"), &report)?;
+        match conversion_bom(&report, hf_source, &self.sandbox_name) {
+            Ok(bom) => write_pretty(&staging.join("bom.cdx.json"), &bom)?,
+            // The model and its reports stand without the BOM; say why it is missing.
+            Err(e) => tracing::warn!(job_id = %id, error = %e, "no BOM for this job"),
+        }
         let sarif = crate::cli::scan::sarif::render(&scan_report(&report, &opts))
             .map_err(std::io::Error::other)?;
         std::fs::write(staging.join("report.sarif"), sarif)?;
@@ -276,7 +276,11 @@ fn log_state(id: &str, state: State, detail: &str) {
 }
 
 fn write_json(path: &Path, report: &Report) -> std::io::Result<()> {
-    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    write_pretty(path, report)
+}
+
+fn write_pretty<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
     std::fs::write(path, json + "\n")
 }
 

@@ -126,6 +126,10 @@ pub async fn receive(
                 "the source contains control characters",
             ));
         }
+        if s.starts_with("hf://") {
+            crate::provenance::lookalike::SourceRef::parse(s)
+                .map_err(|e| Problem::invalid_upload(format!("source {s:?}: {e}")))?;
+        }
     }
     let received = |kind, default_name: String, sha256, files| NewJob {
         id: id.clone(),

@@ -55,7 +55,15 @@ fn a_converted_job_serves_the_clis_safetensors_and_reports_but_never_the_origina
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["model.safetensors", "report.json", "report.sarif"]);
+    assert_eq!(
+        names,
+        [
+            "bom.cdx.json",
+            "model.safetensors",
+            "report.json",
+            "report.sarif"
+        ]
+    );
 
     let model = get(
         &agent,
@@ -81,6 +89,21 @@ fn a_converted_job_serves_the_clis_safetensors_and_reports_but_never_the_origina
         "reports show the upload's name, not server paths"
     );
     assert!(!report.to_string().contains(server.data.to_str().unwrap()));
+    // The BOM names the served model by its hash and the upload's source by its purl.
+    let bom = get(
+        &agent,
+        &server.url(&format!("/v1/jobs/{id}/artifacts/bom.cdx.json")),
+        Some(ALICE),
+    )
+    .json();
+    assert_eq!(bom["specVersion"], "1.6");
+    assert_eq!(
+        bom["metadata"]["component"]["hashes"][0]["content"],
+        sha256(&model.body)
+    );
+    let ancestor = &bom["metadata"]["component"]["pedigree"]["ancestors"][0];
+    assert_eq!(ancestor["purl"], "pkg:huggingface/org/name@main");
+    assert_eq!(ancestor["hashes"][0]["content"], sha256(&bytes));
     let sarif = get(
         &agent,
         &server.url(&format!("/v1/jobs/{id}/artifacts/report.sarif")),
@@ -150,7 +173,7 @@ fn a_malicious_upload_is_refused_with_findings_and_no_model() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["report.json", "report.sarif"]);
+    assert_eq!(names, ["bom.cdx.json", "report.json", "report.sarif"]);
     let r = get(
         &agent,
         &server.url(&format!("/v1/jobs/{id}/artifacts/model.safetensors")),
@@ -217,7 +240,7 @@ fn check_sharded(agent: &ureq::Agent, server: &Server, id: &str, tmp: &std::path
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    expected.extend(["report.json".to_string(), "report.sarif".to_string()]);
+    expected.extend(["bom.cdx.json", "report.json", "report.sarif"].map(String::from));
     expected.sort();
     let names: Vec<String> = job["artifacts"]
         .as_array()
@@ -432,4 +455,47 @@ fn retention_deletes_originals_then_artifacts_and_keeps_the_record() {
     let model_url = server.url(&format!("/v1/jobs/{id}/artifacts/model.safetensors"));
     assert_eq!(get(&agent, &model_url, Some(&token)).status, 404);
     assert!(!data.join("artifacts").join(&id).exists());
+}
+
+#[test]
+fn a_look_alike_source_is_refused_unread_and_a_malformed_one_is_a_bad_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    let agent = agent();
+    let bytes = std::fs::read(fixtures().join("models/sd_sequential.pt")).unwrap();
+    let r = post_form(
+        &agent,
+        &server,
+        ALICE,
+        &[
+            ("file", Part::File("gpt-j.pt", &bytes)),
+            ("source", Part::Text("hf://EleuterAI/gpt-j-6B")),
+        ],
+    );
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let job = wait_terminal(&agent, &server, ALICE, &id, Duration::from_secs(120));
+    assert_eq!(job["state"], "refused", "{job}");
+    let report = get(
+        &agent,
+        &server.url(&format!("/v1/jobs/{id}/artifacts/report.json")),
+        Some(ALICE),
+    )
+    .json();
+    let findings = report["findings"].to_string();
+    assert!(
+        findings.contains("MG020") && findings.contains("EleutherAI"),
+        "{report}"
+    );
+    let r = post_form(
+        &agent,
+        &server,
+        ALICE,
+        &[
+            ("file", Part::File("m.pt", &bytes)),
+            ("source", Part::Text("hf://a/b/c")),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.problem(), "urn:modelguard:problem:invalid-upload");
 }
