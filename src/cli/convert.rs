@@ -31,17 +31,9 @@ pub fn run(args: &ConvertArgs) -> i32 {
         fsync: args.fsync,
         scan_only: false,
     };
-    let source_finding = match args
-        .source
-        .as_deref()
-        .map(crate::provenance::source_finding)
-    {
-        Some(Err(e)) => {
-            eprintln!("modelguard: {e}");
-            return EXIT_ERROR;
-        }
-        Some(Ok(f)) => f,
-        None => None,
+    let source_finding = match super::source_arg(args.source.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     let hashes = args.report.is_some() || args.bom.is_some();
     let (report, code) = convert_checked_source(

@@ -175,6 +175,21 @@ pub(crate) fn parse_fail_on(s: &str) -> Result<FailOn, String> {
     s.parse::<Severity>().map(|v| FailOn(Some(v)))
 }
 
+/// The finding of `--source` (none without one, or for an honest name); a malformed source is
+/// reported here and becomes the exit code.
+pub(crate) fn source_arg(
+    source: Option<&str>,
+) -> Result<Option<crate::policy::findings::Finding>, i32> {
+    match source.map(crate::provenance::source_finding) {
+        Some(Err(e)) => {
+            eprintln!("modelguard: {e}");
+            Err(crate::convert::EXIT_ERROR)
+        }
+        Some(Ok(f)) => Ok(f),
+        None => Ok(None),
+    }
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {

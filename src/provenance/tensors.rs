@@ -55,9 +55,8 @@ impl TensorTable {
     }
 }
 
-fn table_of(file: File, len: u64, strictness: Strictness) -> crate::Result<(Vec<Tensor>, File)> {
-    let mut f = file;
-    let header = validate_header(&mut f, len, strictness)?;
+fn table_of(file: &mut File, len: u64, strictness: Strictness) -> crate::Result<Vec<Tensor>> {
+    let header = validate_header(file, len, strictness)?;
     let data_start = 8 + header.header_len;
     let mut tensors: Vec<Tensor> = header
         .tensors
@@ -71,21 +70,18 @@ fn table_of(file: File, len: u64, strictness: Strictness) -> crate::Result<(Vec<
         })
         .collect();
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((tensors, f))
+    Ok(tensors)
 }
 
 /// Open `path`'s tensors. Pickle-based inputs are converted in `sandbox` with `opts`
 /// (`fail_on: None` converts whatever findings say; the findings are returned).
 pub fn open(path: &Path, opts: &ConvertOptions, sandbox: &Sandbox) -> Result<TensorTable, String> {
-    let (file, len) = open_input(path).map_err(|e| e.to_string())?;
+    let (mut file, len) = open_input(path).map_err(|e| e.to_string())?;
     // A file that passes the strict validator is a safetensors file; it needs no jail because
     // the validator is the same one that checks every output the jail hands back.
-    let mut probe = file.try_clone().map_err(|e| e.to_string())?;
-    if validate_header(&mut probe, len, Strictness::Reference).is_ok() {
+    if let Ok(tensors) = table_of(&mut file, len, Strictness::Reference) {
         let input_sha256 =
             Some(crate::cli::report::sha256_open_file(&file).map_err(|e| e.to_string())?);
-        let (tensors, file) =
-            table_of(file, len, Strictness::Reference).map_err(|e| e.to_string())?;
         return Ok(TensorTable {
             format: "safetensors".into(),
             input_sha256,
@@ -109,8 +105,8 @@ pub fn open(path: &Path, opts: &ConvertOptions, sandbox: &Sandbox) -> Result<Ten
                 .unwrap_or_else(|| "the jail could not read its tensors".into())
         ));
     }
-    let (file, len) = open_input(&out).map_err(|e| e.to_string())?;
-    let (tensors, file) = table_of(file, len, Strictness::Canonical).map_err(|e| e.to_string())?;
+    let (mut file, len) = open_input(&out).map_err(|e| e.to_string())?;
+    let tensors = table_of(&mut file, len, Strictness::Canonical).map_err(|e| e.to_string())?;
     Ok(TensorTable {
         format: report.format,
         input_sha256: report.input_sha256,

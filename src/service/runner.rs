@@ -227,7 +227,7 @@ impl Runner {
         if let Some(reason) = kill_reason(&report) {
             self.metrics.kill(reason);
         }
-        write_json(&staging.join("report.json"), &report)?;
+        write_pretty(&staging.join("report.json"), &report)?;
         match conversion_bom(&report, hf_source, &self.sandbox_name) {
             Ok(bom) => write_pretty(&staging.join("bom.cdx.json"), &bom)?,
             // The model and its reports stand without the BOM; say why it is missing.
@@ -273,10 +273,6 @@ impl Runner {
 
 fn log_state(id: &str, state: State, detail: &str) {
     tracing::info!(job_id = %id, state = state.as_str(), detail, "job state");
-}
-
-fn write_json(path: &Path, report: &Report) -> std::io::Result<()> {
-    write_pretty(path, report)
 }
 
 fn write_pretty<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {

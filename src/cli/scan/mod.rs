@@ -46,17 +46,9 @@ pub fn run(args: &ScanArgs) -> i32 {
         Some(f) => f.0,
         None => config.fail_on.unwrap_or(Some(Severity::High)),
     };
-    let source_finding = match args
-        .source
-        .as_deref()
-        .map(crate::provenance::source_finding)
-    {
-        Some(Err(e)) => {
-            eprintln!("modelguard: {e}");
-            return EXIT_ERROR;
-        }
-        Some(Ok(f)) => f,
-        None => None,
+    let source_finding = match super::source_arg(args.source.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     let targets = walk::collect(&args.paths);
     // A BOM without hashes would not identify the files it lists, whatever the report format.
