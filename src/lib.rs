@@ -16,6 +16,8 @@ pub use error::{Error, Result};
 pub use limits::Limits;
 #[cfg(feature = "host")]
 pub mod cli;
+#[cfg(feature = "host")]
+pub mod staging;
 pub mod convert;
 #[cfg(all(feature = "host", target_os = "linux"))]
 pub mod jail;

@@ -462,10 +462,10 @@ pub fn write_atomically<E>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".modelguard-tmp")
-        .tempfile_in(&dir)?;
+    // Leftovers of runs killed while writing beside this destination go first.
+    crate::staging::sweep(&dir);
+    let mut tmp =
+        crate::staging::file_beside(&dir, if name.is_empty() { "output" } else { &name })?;
     // The parser's output is append-only (no seek, pwrite or shared mapping in the jail), so it
     // is hashed while it is being written, on another core, instead of in a second pass.
     let done = AtomicBool::new(false);

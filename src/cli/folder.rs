@@ -71,17 +71,13 @@ pub fn convert_folder(
             format!("output folder {} exists and is not empty", output.display()),
         );
     }
-    let tmp = match tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            output
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        ))
-        .suffix(".modelguard-tmp")
-        .tempdir_in(parent_dir(output))
-    {
+    let parent = parent_dir(output);
+    crate::staging::sweep(&parent);
+    let label = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_string());
+    let tmp = match crate::staging::StagedDir::new(&parent, &label) {
         Ok(t) => t,
         Err(e) => return error_report(input, format!("cannot create a temporary folder: {e}")),
     };

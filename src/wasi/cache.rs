@@ -67,7 +67,8 @@ pub fn store(module: &Module, path: &Path, dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     let bytes = module.serialize().map_err(std::io::Error::other)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    crate::staging::sweep(dir);
+    let mut tmp = crate::staging::file_beside(dir, "guest.cwasm")?;
     std::io::Write::write_all(&mut tmp, &bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -6,17 +6,16 @@ use std::fs::File;
 use std::path::Path;
 
 pub struct GuestDir {
-    dir: tempfile::TempDir,
+    dir: crate::staging::StagedDir,
 }
 
 impl GuestDir {
     /// Made in `near` (the destination folder, so the hard link stays on one filesystem) or,
     /// failing that, in the system temporary folder.
     pub fn new(input: &File, near: &Path) -> Result<GuestDir, String> {
-        let dir = tempfile::Builder::new()
-            .prefix(".modelguard-wasi-")
-            .tempdir_in(near)
-            .or_else(|_| tempfile::tempdir())
+        const LABEL: &str = "modelguard-wasi-input";
+        let dir = crate::staging::StagedDir::new(near, LABEL)
+            .or_else(|_| crate::staging::StagedDir::new(&std::env::temp_dir(), LABEL))
             .map_err(|e| format!("cannot create the guest's directory: {e}"))?;
         let link = dir.path().join("input");
         if !link_open_file(input, &link) {
