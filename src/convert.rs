@@ -4,11 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::formats::{self, Analysis, Options};
+use crate::limits::{Limits, VIEW_EXPANSION_ALLOWANCE};
 use crate::output::{OutTensor, SafetensorsWriter};
 use crate::policy::findings::{Finding, Severity};
 use crate::tensors::gather::{gather, ReadAt};
-use crate::tensors::spec::TensorSpec;
+use crate::tensors::spec::{TensorSpec, ViewKey};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::{Entry, HashMap};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
 
@@ -110,25 +112,29 @@ pub fn refused(findings: &[Finding], fail_on: Option<Severity>) -> bool {
 /// Build the output plan. Exact aliases (tied weights: same storage, offset, shape, stride,
 /// dtype) keep every name unless `dedup`, which keeps the lexicographically smallest and
 /// records `dropped -> kept` in `__metadata__` as Hugging Face's converter does.
-pub fn plan(tensors: Vec<(String, TensorSpec)>, dedup: bool, max_output: u64) -> Result<Plan> {
+pub fn plan(tensors: Vec<(String, TensorSpec)>, dedup: bool, limits: &Limits) -> Result<Plan> {
     let mut metadata = BTreeMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     let mut tensors = tensors;
     if dedup {
         let mut sorted: Vec<usize> = (0..tensors.len()).collect();
         sorted.sort_by(|&a, &b| tensors[a].0.cmp(&tensors[b].0));
-        let mut kept: Vec<usize> = Vec::new();
+        let mut kept: HashMap<ViewKey<'_>, usize> = HashMap::new();
         let mut drop = vec![false; tensors.len()];
         for i in sorted {
             let spec = &tensors[i].1;
-            if spec.nbytes() > 0 {
-                if let Some(&k) = kept.iter().find(|&&k| tensors[k].1.same_view(spec)) {
-                    metadata.insert(tensors[i].0.clone(), tensors[k].0.clone());
+            if spec.nbytes() == 0 {
+                continue;
+            }
+            match kept.entry(spec.view_key()) {
+                Entry::Occupied(k) => {
+                    metadata.insert(tensors[i].0.clone(), tensors[*k.get()].0.clone());
                     drop[i] = true;
-                    continue;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(i);
                 }
             }
-            kept.push(i);
         }
         let mut idx = 0;
         tensors.retain(|_| {
@@ -143,10 +149,30 @@ pub fn plan(tensors: Vec<(String, TensorSpec)>, dedup: bool, max_output: u64) ->
         ));
     }
     let total: u64 = tensors.iter().map(|(_, s)| s.nbytes()).sum();
-    if total > max_output {
+    if total > limits.max_output_bytes {
         return Err(Error::limit(
             "max_output_bytes",
             format!("{total} bytes of tensor data"),
+        ));
+    }
+    // Aliases and overlapping (stride-0) views repeat stored bytes: a few hundred bytes could
+    // otherwise demand terabytes of output. Tied weights and expanded buffers stay far below.
+    let mut stored: HashMap<&str, u64> = HashMap::new();
+    for (_, s) in &tensors {
+        stored.insert(&s.storage_key, s.source.len());
+    }
+    let stored: u64 = stored.values().sum();
+    let allowed = stored
+        .saturating_mul(limits.max_view_expansion)
+        .saturating_add(VIEW_EXPANSION_ALLOWANCE);
+    if total > allowed {
+        return Err(Error::limit(
+            "max_view_expansion",
+            format!(
+                "the views demand {total} bytes of output from {stored} stored bytes (more than \
+                 {}x + 256 MiB)",
+                limits.max_view_expansion
+            ),
         ));
     }
     Ok(Plan { tensors, metadata })
@@ -287,7 +313,7 @@ pub fn run<R: Read + Seek, W: Write>(
     if out.refused || out.error.is_some() {
         return out;
     }
-    let plan = match plan(tensors, opts.dedup, opts.format.limits.max_output_bytes) {
+    let plan = match plan(tensors, opts.dedup, &opts.format.limits) {
         Ok(p) => p,
         Err(e) => {
             out.error = Some((&e).into());

@@ -16,8 +16,6 @@ pub use error::{Error, Result};
 pub use limits::Limits;
 #[cfg(feature = "host")]
 pub mod cli;
-#[cfg(feature = "host")]
-pub mod staging;
 pub mod convert;
 #[cfg(all(feature = "host", target_os = "linux"))]
 pub mod jail;
@@ -26,5 +24,7 @@ pub mod provenance;
 pub mod scan;
 #[cfg(all(feature = "service", target_os = "linux"))]
 pub mod service;
+#[cfg(feature = "host")]
+pub mod staging;
 #[cfg(all(feature = "wasi", target_os = "linux"))]
 pub mod wasi;

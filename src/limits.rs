@@ -32,7 +32,13 @@ pub struct Limits {
     pub max_archive_members: usize,
     /// Total bytes of tensor data written.
     pub max_output_bytes: u64,
+    /// Output bytes per distinct stored byte, beyond a 256 MiB allowance: aliases and stride-0
+    /// views repeat stored bytes, so a tiny file could otherwise demand terabytes.
+    pub max_view_expansion: u64,
 }
+
+/// Output any file may produce beyond `max_view_expansion` times its stored bytes.
+pub const VIEW_EXPANSION_ALLOWANCE: u64 = 256 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -42,14 +48,19 @@ impl Default for Limits {
             max_nodes: 2_000_000,
             max_depth: 10_000,
             max_graph_bytes: 96 << 20,
-            max_ops: 1 << 28,
+            // 2^25 opcodes take about 0.6 s in the jail and 2 s in the WASI guest; a real
+            // checkpoint needs tens per tensor, and max_nodes caps the values anyway.
+            max_ops: 1 << 25,
             max_nested_pickles: 64,
             max_parse_millis: 120_000,
-            max_tensors: 1 << 20,
+            // Each tensor costs about 1 KiB through naming, planning and the output header:
+            // 131,072 keep a worker well under 256 MiB (sharded models hold far fewer per file).
+            max_tensors: 1 << 17,
             max_rank: 64,
             max_inflated_member: 256 << 20,
             max_archive_members: 1 << 16,
             max_output_bytes: 1 << 44,
+            max_view_expansion: 4,
         }
     }
 }

@@ -177,7 +177,7 @@ pub(crate) fn collect_tensors(
     opts: &Options,
     a: &mut Analysis,
 ) -> Result<()> {
-    let named = NameWalk::new(graph, script, opts.limits.max_depth).tensors(root)?;
+    let named = NameWalk::new(graph, script, &opts.limits).tensors(root)?;
     if named.len() > opts.limits.max_tensors {
         return Err(Error::limit(
             "max_tensors",

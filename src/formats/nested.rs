@@ -18,6 +18,14 @@ const LOADERS: &[&str] = &[
 ];
 
 pub fn scan(graph: &Graph, findings: &mut Findings, opts: &Options, nesting: usize) {
+    // Every enclosing graph stays alive while a nested one is parsed, so they share one
+    // `max_graph_bytes` budget: 64 levels must not hold 64 budgets' worth of memory.
+    let mut inner = opts.clone();
+    inner.limits.max_graph_bytes = opts
+        .limits
+        .max_graph_bytes
+        .saturating_sub(graph.bytes_charged());
+    let opts = &inner;
     // One bytes value referenced by many calls (through the memo) is parsed once.
     let mut seen = std::collections::HashSet::new();
     for id in 0..graph.len() as NodeId {

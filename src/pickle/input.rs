@@ -89,6 +89,14 @@ impl<'a> Input<'a> {
 
     /// A `\n`-terminated line without the newline, at most `max` bytes.
     pub fn read_line(&mut self, max: u64) -> Result<Vec<u8>> {
+        self.read_line_or(max, |max| {
+            Error::malformed(format!("text argument longer than {max} bytes"))
+        })
+    }
+
+    /// [`Self::read_line`] with the error a line longer than `max` gets: the bound may be a
+    /// memory budget rather than a format rule.
+    pub fn read_line_or(&mut self, max: u64, too_long: impl Fn(u64) -> Error) -> Result<Vec<u8>> {
         let mut line = Vec::new();
         loop {
             let remaining = self.remaining();
@@ -103,9 +111,7 @@ impl<'a> Input<'a> {
             match buf.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     if (line.len() + i) as u64 > max {
-                        return Err(Error::malformed(format!(
-                            "text argument longer than {max} bytes"
-                        )));
+                        return Err(too_long(max));
                     }
                     line.extend_from_slice(&buf[..i]);
                     self.inner.consume(i + 1);
@@ -114,9 +120,7 @@ impl<'a> Input<'a> {
                 }
                 None => {
                     if (line.len() + avail) as u64 > max {
-                        return Err(Error::malformed(format!(
-                            "text argument longer than {max} bytes"
-                        )));
+                        return Err(too_long(max));
                     }
                     line.extend_from_slice(buf);
                     self.inner.consume(avail);

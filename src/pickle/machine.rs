@@ -226,6 +226,23 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
         input.read_vec(n, what)
     }
 
+    /// A STRING/UNICODE argument. Its length is only known at the newline, so the read itself
+    /// stops at the graph's remaining budget: a text argument without a newline in a 1 GiB file
+    /// cannot grow the process past `max_graph_bytes`. Half the budget, because a growing
+    /// buffer briefly holds its old and new copies (the WASI guest's allocator copies).
+    fn read_text_value(&mut self, input: &mut Input<'_>) -> Result<Vec<u8>> {
+        let max = self.limits.max_graph_bytes;
+        let cap = input.remaining().min(self.graph.remaining_bytes() / 2);
+        let line = input.read_line_or(cap, |_| {
+            Error::limit(
+                "max_graph_bytes",
+                format!("the pickle's values need more than {max} bytes (a text argument)"),
+            )
+        })?;
+        self.graph.charge_bytes(line.len() as u64)?;
+        Ok(line)
+    }
+
     fn check_budget(&mut self) -> Result<()> {
         self.ops += 1;
         if self.ops > self.limits.max_ops {
@@ -389,8 +406,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 self.push_new(node)?
             }
             op::STRING => {
-                let line = input.read_line(input.remaining())?;
-                self.graph.charge_bytes(line.len() as u64)?;
+                let line = self.read_text_value(input)?;
                 let raw = text::unquote_string(&line)?;
                 self.push_new(text::py2_string(raw))?
             }
@@ -428,8 +444,7 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
                 self.push_new(Node::ByteArray(raw.into()))?
             }
             op::UNICODE => {
-                let line = input.read_line(input.remaining())?;
-                self.graph.charge_bytes(line.len() as u64)?;
+                let line = self.read_text_value(input)?;
                 let (s, wtf8) = text::raw_unicode_escape(&line)?;
                 let id = self.new_node(Node::Str(s.into()))?;
                 if let Some(raw) = wtf8 {

@@ -300,6 +300,16 @@ impl Graph {
         Ok(id)
     }
 
+    /// Bytes charged so far (the budget nested pickles parsed meanwhile must share).
+    pub fn bytes_charged(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Bytes the graph may still charge.
+    pub fn remaining_bytes(&self) -> u64 {
+        self.max_bytes.saturating_sub(self.bytes)
+    }
+
     /// Count bytes about to be allocated for the graph, before allocating them.
     pub fn charge_bytes(&mut self, n: u64) -> Result<()> {
         self.bytes = self.bytes.saturating_add(n);

@@ -111,20 +111,30 @@ pub fn gather(
             base += i * st;
         }
         let base_byte = (base * spec.itemsize - lo) as usize;
+        // Flushed every CHUNK bytes even inside a row: a stride-0 row of a billion elements
+        // over one stored value must not be buffered whole.
+        let mut flush = |out: &mut Vec<u8>| -> Result<()> {
+            if out.len() >= CHUNK {
+                fix_up(spec, out);
+                sink(out)?;
+                out.clear();
+            }
+            Ok(())
+        };
         if inner_stride == 1 {
             let n = inner_size as usize * item;
-            out.extend_from_slice(&window[base_byte..base_byte + n]);
+            // CHUNK is a multiple of every itemsize, so pieces hold whole elements.
+            for piece in window[base_byte..base_byte + n].chunks(CHUNK) {
+                out.extend_from_slice(piece);
+                flush(&mut out)?;
+            }
         } else {
             let step = (inner_stride * spec.itemsize) as usize;
             for k in 0..inner_size as usize {
                 let at = base_byte + k * step;
                 out.extend_from_slice(&window[at..at + item]);
+                flush(&mut out)?;
             }
-        }
-        if out.len() >= CHUNK {
-            fix_up(spec, &mut out);
-            sink(&out)?;
-            out.clear();
         }
         // Advance the outer multi-index (row-major, last outer dim fastest).
         let mut d = rank - 1;

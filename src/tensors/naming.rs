@@ -42,18 +42,43 @@ pub struct NameWalk<'a> {
     graph: &'a Graph,
     script: Option<&'a ScriptClasses>,
     max_depth: usize,
+    max_tensors: usize,
+    /// Bytes the pending steps (names and paths not yet visited) may hold: a dict of a million
+    /// keys would otherwise queue a million names at once.
+    max_pending_bytes: u64,
     budget: u64,
 }
 
+/// What one queued step costs besides its strings' bytes: the step and the child tuple it is
+/// made from, plus allocator overhead, as on a 64-bit target. Fixed rather than `size_of`, so
+/// that the jail and the 32-bit WASI guest stop at the same input.
+const STEP_BYTES: u64 = 128;
+
 impl<'a> NameWalk<'a> {
-    pub fn new(graph: &'a Graph, script: Option<&'a ScriptClasses>, max_depth: usize) -> Self {
+    pub fn new(
+        graph: &'a Graph,
+        script: Option<&'a ScriptClasses>,
+        limits: &crate::limits::Limits,
+    ) -> Self {
         let budget = 4 * graph.len() as u64 + 1_000_000;
         NameWalk {
             graph,
             script,
-            max_depth,
+            max_depth: limits.max_depth,
+            max_tensors: limits.max_tensors,
+            max_pending_bytes: limits.max_graph_bytes,
             budget,
         }
+    }
+
+    fn pending_limit(&self) -> Error {
+        Error::limit(
+            "max_graph_bytes",
+            format!(
+                "naming the tensors needs more than {} bytes (too many keys)",
+                self.max_pending_bytes
+            ),
+        )
     }
 
     /// Every tensor/array reachable from `root`, with its name, in pickle order.
@@ -74,6 +99,7 @@ impl<'a> NameWalk<'a> {
             path: "$".into(),
             depth: 0,
         }];
+        let mut pending: u64 = 0;
         while let Some(step) = stack.pop() {
             let (node, name, path, depth) = match step {
                 Step::Exit(n) => {
@@ -87,6 +113,7 @@ impl<'a> NameWalk<'a> {
                     depth,
                 } => (node, name, path, depth),
             };
+            pending = pending.saturating_sub(STEP_BYTES + (name.len() + path.len()) as u64);
             if self.budget == 0 {
                 return Err(Error::limit(
                     "max_nodes",
@@ -111,11 +138,22 @@ impl<'a> NameWalk<'a> {
                     }
                     Some(_) => {}
                     None => {
+                        if out.len() >= self.max_tensors {
+                            return Err(Error::limit(
+                                "max_tensors",
+                                format!("more than {} tensors", self.max_tensors),
+                            ));
+                        }
                         seen.insert(name.clone(), out.len());
                         out.push(Named { name, node, path });
                     }
                 }
                 continue;
+            }
+            // Checked before the children's names are made, then charged exactly below.
+            let count = self.child_count(node) as u64;
+            if pending.saturating_add(count.saturating_mul(STEP_BYTES)) > self.max_pending_bytes {
+                return Err(self.pending_limit());
             }
             let children = self.children(node)?;
             if children.is_empty() || !ancestors.insert(node) {
@@ -128,15 +166,54 @@ impl<'a> NameWalk<'a> {
                 } else {
                     format!("{name}.{seg}")
                 };
+                let child_path = format!("{path}{display}");
+                pending += STEP_BYTES + (child_name.len() + child_path.len()) as u64;
+                if pending > self.max_pending_bytes {
+                    return Err(self.pending_limit());
+                }
                 stack.push(Step::Enter {
                     node: child,
                     name: child_name,
-                    path: format!("{path}{display}"),
+                    path: child_path,
                     depth: depth + 1,
                 });
             }
         }
         Ok(out)
+    }
+
+    /// At most how many children [`Self::children`] returns for `node` (before making them).
+    fn child_count(&self, node: NodeId) -> usize {
+        match self.graph.get(node) {
+            Node::Dict(d) => d.entries.len(),
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.len(),
+            Node::Object(o) => {
+                let state: usize = o.state.iter().map(|&s| self.state_count(s)).sum();
+                state + o.dict_items.len() + o.items.len() + o.args.len()
+            }
+            _ => 0,
+        }
+    }
+
+    /// At most how many children one BUILD state yields in [`Self::object_children`].
+    fn state_count(&self, state: NodeId) -> usize {
+        let g = self.graph;
+        let entries = |d: NodeId| match g.get(d) {
+            Node::Dict(dd) => dd.entries.len(),
+            _ => 0,
+        };
+        if g.dict_get(state, "_parameters").is_some() && g.dict_get(state, "_modules").is_some() {
+            return ["_parameters", "_modules", "_buffers"]
+                .iter()
+                .filter_map(|k| g.dict_get(state, k))
+                .map(entries)
+                .sum();
+        }
+        match g.get(state) {
+            Node::Dict(d) => d.entries.len(),
+            Node::Tuple(t) if t.len() == 2 => t.iter().map(|&i| entries(i)).sum::<usize>().max(1),
+            _ => 1,
+        }
     }
 
     /// (name segment, path display, child) for every child that may hold tensors.

@@ -42,11 +42,14 @@ pub struct Storage {
 }
 
 /// Element-wise fix-ups torch records as metadata instead of applying.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Transform {
     pub neg: bool,
     pub conj: bool,
 }
+
+/// Storage, dtype, offset, size, stride and transform: what makes two views the same bytes.
+pub type ViewKey<'a> = (&'a str, TorchDtype, u64, &'a [u64], &'a [u64], Transform);
 
 #[derive(Debug, Clone)]
 pub struct TensorSpec {
@@ -207,14 +210,16 @@ impl TensorSpec {
         }
     }
 
-    /// Same bytes as `other` (the tied-weights case `--dedup` may drop).
-    pub fn same_view(&self, other: &TensorSpec) -> bool {
-        self.storage_key == other.storage_key
-            && self.torch_dtype == other.torch_dtype
-            && self.offset == other.offset
-            && self.size == other.size
-            && self.stride == other.stride
-            && self.transform == other.transform
+    /// Equal for views of the same bytes (the tied-weights case `--dedup` may drop).
+    pub fn view_key(&self) -> ViewKey<'_> {
+        (
+            &self.storage_key,
+            self.torch_dtype,
+            self.offset,
+            &self.size,
+            &self.stride,
+            self.transform,
+        )
     }
 }
 
