@@ -14,7 +14,15 @@ const GUEST_SANDBOXES: [&str; 2] = ["wasi", "both"];
 /// Whether the WASI guest is embedded. CI must build it; a local run without the toolchain
 /// skips these tests with the reason.
 fn guest_built() -> bool {
-    let built = run(&["doctor"]).stdout.contains("wasi guest: sha256");
+    let doctor = run(&["doctor"]);
+    // A binary that cannot even run `doctor` is a failure, not a reason to skip.
+    assert!(
+        doctor.stdout.contains("wasi guest:"),
+        "doctor did not run ({}): {}",
+        doctor.code,
+        doctor.stderr
+    );
+    let built = doctor.stdout.contains("wasi guest: sha256");
     if !built {
         assert!(
             std::env::var_os("CI").is_none(),

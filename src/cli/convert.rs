@@ -393,6 +393,9 @@ pub(super) fn parse_untrusted(
     opts: &ConvertOptions,
     sandbox: &Sandbox,
 ) -> (crate::convert::Outcome, Option<crate::jail::Layers>) {
+    // Only the WASI sandboxes stage the guest's folder there.
+    #[cfg(not(feature = "wasi"))]
+    let _ = tmp_dir;
     match sandbox {
         #[cfg(target_os = "linux")]
         Sandbox::Native(jail) => crate::jail::convert(input, len, tmp, opts, jail),

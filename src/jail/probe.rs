@@ -68,8 +68,11 @@ pub fn attack(name: &str) -> String {
             format!("{:?}", r.map(|_| ()))
         }
         "write-other-fd" => {
-            // SAFETY: fd 5 was never handed over; writing through it is the attack.
-            let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(5) };
+            // SAFETY: fd 5 was never handed over; writing through it is the attack. Never
+            // dropped: closing a descriptor we do not own would break IO safety.
+            let mut f = std::mem::ManuallyDrop::new(unsafe {
+                <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(5)
+            });
             format!("{:?}", f.write_all(b"x"))
         }
         "seek-output" => {
