@@ -11,5 +11,9 @@ fn main() {
         }
     }
     let cli = Cli::parse();
+    #[cfg(target_os = "linux")]
+    if !cli.serves() {
+        modelguard::jail::sigpipe::exit_quietly_on_closed_stdout();
+    }
     std::process::exit(run(cli));
 }

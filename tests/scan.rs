@@ -284,3 +284,26 @@ fn a_config_allows_suppresses_and_selects_with_justifications() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot be allowed"), "{}", r.stderr);
 }
+
+#[test]
+fn a_closed_stdout_ends_the_scan_quietly() {
+    // `modelguard scan … | head -0`: the reader is gone before the first line is written.
+    let mut child = std::process::Command::new(bin())
+        .args(["scan", "--format", "json"])
+        .arg(fixtures().join("models"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "ends by SIGPIPE: {:?}",
+        out.status
+    );
+}

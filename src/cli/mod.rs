@@ -26,6 +26,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether this is the long-running service (which must survive clients hanging up).
+    pub fn serves(&self) -> bool {
+        #[cfg(feature = "service")]
+        if matches!(self.command, Command::Serve(_)) {
+            return true;
+        }
+        false
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Convert a checkpoint (torch zip/legacy/TAR/TorchScript, pickle, npy/npz, joblib, or a

@@ -10,6 +10,7 @@ pub mod lockdown;
 pub mod policy;
 #[cfg(feature = "jail-probe")]
 pub mod probe;
+pub mod sigpipe;
 pub mod worker;
 
 pub use host::{convert, JailOptions};
