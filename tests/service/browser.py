@@ -34,8 +34,11 @@ def main(base, token, model, downloads):
         driver.find_element(By.ID, "file").send_keys(model)
         driver.find_element(By.ID, "submit").click()
         wait = WebDriverWait(driver, 120)
+        # The page writes "Job <state>." into #status only after the findings table is filled
+        # (#job-state changes first, while the report is still being fetched).
         wait.until(
-            lambda d: d.find_element(By.ID, "job-state").text in ("converted", "refused", "failed")
+            lambda d: d.find_element(By.ID, "status").text
+            in ("Job converted.", "Job refused.", "Job failed.")
         )
         state = driver.find_element(By.ID, "job-state").text
         findings = [
