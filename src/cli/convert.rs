@@ -77,6 +77,9 @@ pub(crate) fn convert_checked_source(
     hashes: bool,
     source_finding: Option<Finding>,
 ) -> (Report, i32) {
+    // Temporaries of runs killed while writing beside this destination go first (a folder's
+    // shards are staged beside it too).
+    crate::staging::sweep(&parent_dir(output));
     let (mut report, code) = match &source_finding {
         Some(f) if convert::refused(std::slice::from_ref(f), opts.fail_on) => {
             let r = FileReport {
@@ -465,8 +468,6 @@ pub fn write_atomically<E>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // Leftovers of runs killed while writing beside this destination go first.
-    crate::staging::sweep(&dir);
     let mut tmp =
         crate::staging::file_beside(&dir, if name.is_empty() { "output" } else { &name })?;
     // The parser's output is append-only (no seek, pwrite or shared mapping in the jail), so it

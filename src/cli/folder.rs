@@ -72,7 +72,6 @@ pub fn convert_folder(
         );
     }
     let parent = parent_dir(output);
-    crate::staging::sweep(&parent);
     let label = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -227,9 +227,10 @@ impl Runner {
         if let Some(reason) = kill_reason(&report) {
             self.metrics.kill(reason);
         }
-        write_pretty(&staging.join("report.json"), &report)?;
+        report.write_to(&staging.join("report.json"))?;
         match conversion_bom(&report, hf_source, &self.sandbox_name) {
-            Ok(bom) => write_pretty(&staging.join("bom.cdx.json"), &bom)?,
+            Ok(bom) => crate::provenance::write_bom(&staging.join("bom.cdx.json"), &bom)
+                .map_err(std::io::Error::other)?,
             // The model and its reports stand without the BOM; say why it is missing.
             Err(e) => tracing::warn!(job_id = %id, error = %e, "no BOM for this job"),
         }
@@ -273,11 +274,6 @@ impl Runner {
 
 fn log_state(id: &str, state: State, detail: &str) {
     tracing::info!(job_id = %id, state = state.as_str(), detail, "job state");
-}
-
-fn write_pretty<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    std::fs::write(path, json + "\n")
 }
 
 fn rename_paths(report: &mut Report, name: &str, input: &Path, staging: &Path) {
