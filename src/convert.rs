@@ -264,6 +264,9 @@ pub struct Outcome {
     pub metadata: BTreeMap<String, String>,
     /// Whether a complete safetensors file was written to the sink.
     pub written: bool,
+    /// The pickled root's shape (what `torch.load(weights_only=True)` would return).
+    #[serde(default)]
+    pub layout: Option<crate::tensors::layout::Layout>,
 }
 
 impl Outcome {
@@ -291,6 +294,7 @@ impl Outcome {
             refused: refused(&findings, fail_on),
             findings,
             error: analysis.error.as_ref().map(OutcomeError::from),
+            layout: analysis.layout,
             ..Default::default()
         };
         (out, analysis.tensors)

@@ -31,21 +31,29 @@ pub fn run(args: &ConvertArgs) -> i32 {
         fsync: args.fsync,
         scan_only: false,
     };
-    let source_finding = match super::source_arg(args.source.as_deref()) {
+    let (input, output, source, replace) = match paths(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("modelguard: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let source_finding = match super::source_arg(source.as_deref()) {
         Ok(f) => f,
         Err(code) => return code,
     };
     let hashes = args.report.is_some() || args.bom.is_some();
     let (report, code) = convert_checked_source(
-        &args.input,
-        &args.output,
+        &input,
+        &output,
         &opts,
         &sandbox,
         hashes,
         source_finding,
+        replace,
     );
     if let Some(path) = &args.bom {
-        let bom = conversion_bom(&report, args.source.as_deref(), &args.isolation.sandbox)
+        let bom = conversion_bom(&report, source.as_deref(), &args.isolation.sandbox)
             .and_then(|b| crate::provenance::write_bom(path, &b));
         if let Err(e) = bom {
             eprintln!("modelguard: cannot write the BOM: {e}");
@@ -67,6 +75,22 @@ pub fn run(args: &ConvertArgs) -> i32 {
     code
 }
 
+/// Input, output, `--source` and whether to replace an existing output folder: from the
+/// arguments, or for `--hf-cache` from the cache (an explicit `--source` still wins).
+fn paths(args: &ConvertArgs) -> Result<(PathBuf, PathBuf, Option<String>, bool), String> {
+    let Some(spec) = &args.hf_cache else {
+        let (Some(input), Some(output)) = (&args.input, &args.output) else {
+            return Err("convert needs INPUT and OUTPUT (or --hf-cache org/name)".into());
+        };
+        return Ok((input.clone(), output.clone(), args.source.clone(), false));
+    };
+    let root = super::hf_cache::cache_root(&|k| std::env::var(k).ok())?;
+    let snap = super::hf_cache::resolve(spec, &root)?;
+    super::hf_cache::prepare_output_parent(&snap)?;
+    let source = args.source.clone().or_else(|| Some(snap.source_uri()));
+    Ok((snap.snapshot, snap.output, source, true))
+}
+
 /// Convert a file or a Hugging Face folder, unless the finding of a look-alike `--source`
 /// already refuses it (then nothing is read); that finding joins the report either way.
 pub(crate) fn convert_checked_source(
@@ -76,6 +100,7 @@ pub(crate) fn convert_checked_source(
     sandbox: &Sandbox,
     hashes: bool,
     source_finding: Option<Finding>,
+    replace: bool,
 ) -> (Report, i32) {
     // Temporaries of runs killed while writing beside this destination go first (a folder's
     // shards are staged beside it too).
@@ -90,7 +115,9 @@ pub(crate) fn convert_checked_source(
             };
             (Report::new(r, EXIT_REFUSED, Vec::new()), EXIT_REFUSED)
         }
-        _ if input.is_dir() => folder::convert_folder(input, output, opts, sandbox, hashes),
+        _ if input.is_dir() => {
+            folder::convert_folder(input, output, opts, sandbox, hashes, replace)
+        }
         _ => {
             let (r, code) = convert_file(input, output, opts, sandbox, hashes);
             (Report::new(r, code, Vec::new()), code)
@@ -304,6 +331,10 @@ fn convert_open_file(
     };
     report.tensor_count = outcome.tensors.len();
     report.total_bytes = outcome.tensors.iter().map(|t| t.nbytes).sum();
+    // Told by the parser, so only kept when it agrees with the validated table.
+    report.layout = outcome
+        .layout
+        .filter(|l| l.agrees_with(outcome.tensors.iter().map(|t| t.name.as_str())));
     report.tensors = outcome.tensors;
     report.output = Some(output.display().to_string());
     report.output_sha256 = sha;

@@ -40,12 +40,15 @@ fn plain_file_name(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
 }
 
+/// Convert the folder's weights into `output`. With `replace`, an existing `output` folder is
+/// swapped out once the new one is complete; otherwise it must be absent or empty.
 pub fn convert_folder(
     input: &Path,
     output: &Path,
     opts: &ConvertOptions,
     sandbox: &Sandbox,
     hashes: bool,
+    replace: bool,
 ) -> (Report, i32) {
     let index_path = input.join(INDEX);
     let (shards, index): (Vec<String>, Option<IndexParts>) = if index_path.is_file() {
@@ -61,7 +64,8 @@ pub fn convert_folder(
     } else {
         return error_report(input, format!("folder holds neither {SINGLE} nor {INDEX}"));
     };
-    if output.exists()
+    if !replace
+        && output.exists()
         && fs::read_dir(output)
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
@@ -141,9 +145,32 @@ pub fn convert_folder(
                 return error_report(input, format!("cannot write the index: {e}"));
             }
         }
+        let copied = match copy_companions(input, tmp.path()) {
+            Ok(c) => c,
+            Err(e) => return error_report(input, e),
+        };
+        // The previous conversion moves into a locked staging folder of its own, which its
+        // drop (or a later sweep, if this run dies) removes.
+        let previous = match replace && output.is_dir() {
+            true => match crate::staging::StagedDir::new(&parent, "previous")
+                .and_then(|old| fs::rename(output, old.path()).map(|()| old))
+            {
+                Ok(old) => Some(old),
+                Err(e) => {
+                    return error_report(
+                        input,
+                        format!("cannot move the previous output folder aside: {e}"),
+                    )
+                }
+            },
+            false => None,
+        };
         let tmp_path = tmp.keep();
         let _ = fs::remove_dir(output);
         if let Err(e) = fs::rename(&tmp_path, output) {
+            if let Some(old) = &previous {
+                let _ = fs::rename(old.path(), output);
+            }
             let _ = fs::remove_dir_all(&tmp_path);
             return error_report(
                 input,
@@ -156,12 +183,55 @@ pub fn convert_folder(
                 f.output = Some(output.join(name).display().to_string());
             }
         }
+        drop(previous);
+        let mut summary = summarize(input, Some(output), &files);
+        summary.copied = copied;
+        return (Report::new(summary, code, files), code);
     }
     let mut summary = summarize(input, Some(output), &files);
     if code == EXIT_REFUSED {
         summary.output = None;
     }
     (Report::new(summary, code, files), code)
+}
+
+/// The files besides the weights that `from_pretrained` needs (configs, tokenizers), copied
+/// byte for byte into the output folder so that it loads on its own. An allowlist by name:
+/// never code (`*.py`, which `trust_remote_code` would import), never another pickle.
+pub fn is_companion(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let data_ext = [".json", ".txt", ".model", ".tiktoken", ".jinja"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    data_ext && !lower.ends_with(".index.json") && plain_file_name(name) && !name.starts_with('.')
+}
+
+const MAX_COMPANION_BYTES: u64 = 256 << 20;
+
+fn copy_companions(input: &Path, dest: &Path) -> Result<Vec<String>, String> {
+    let mut copied = Vec::new();
+    let entries =
+        fs::read_dir(input).map_err(|e| format!("cannot list {}: {e}", input.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_companion(&name) {
+            continue;
+        }
+        // Hugging Face snapshots are symlinks into blobs/: follow them, but only to a file.
+        let meta = match fs::metadata(entry.path()) {
+            Ok(m) if m.is_file() => m,
+            _ => continue,
+        };
+        if meta.len() > MAX_COMPANION_BYTES {
+            return Err(format!(
+                "{name} is larger than {MAX_COMPANION_BYTES} bytes; not copied"
+            ));
+        }
+        fs::copy(entry.path(), dest.join(&name)).map_err(|e| format!("cannot copy {name}: {e}"))?;
+        copied.push(name);
+    }
+    copied.sort();
+    Ok(copied)
 }
 
 fn summarize(input: &Path, output: Option<&Path>, files: &[FileReport]) -> FileReport {

@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod doctor;
 pub mod folder;
+pub mod hf_cache;
 pub mod provenance;
 pub mod report;
 pub mod scan;
@@ -69,9 +70,16 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
     /// The model file, or a Hugging Face folder (pytorch_model.bin or sharded with an index).
-    pub input: PathBuf,
+    #[arg(required_unless_present = "hf_cache")]
+    pub input: Option<PathBuf>,
     /// The safetensors file to write (a folder when the input is a folder).
-    pub output: PathBuf,
+    #[arg(required_unless_present = "hf_cache")]
+    pub output: Option<PathBuf>,
+    /// Convert a snapshot of the local Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub,
+    /// else ~/.cache/huggingface/hub) into `models--org--name/modelguard/<commit>/`, beside the
+    /// snapshot (never into blobs/); replaces an earlier conversion of the same commit.
+    #[arg(long, value_name = "ORG/NAME[@REV]", conflicts_with_all = ["input", "output"])]
+    pub hf_cache: Option<String>,
     /// Write a JSON report here (`-` for stdout).
     #[arg(long)]
     pub report: Option<PathBuf>,

@@ -25,6 +25,12 @@ pub struct FileReport {
     pub findings: Vec<Finding>,
     pub warnings: Vec<String>,
     pub tensors: Vec<TensorEntry>,
+    /// The pickled root's shape, when it agrees with the tensor table (see `Layout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::tensors::layout::Layout>,
+    /// Configuration and tokenizer files a folder conversion copied beside the weights.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copied: Vec<String>,
     /// The isolation layers the parsing ran under (absent with `--sandbox none`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<crate::jail::Layers>,

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::pickle::value::{Graph, NodeId};
 use crate::policy::findings::Findings;
+use crate::tensors::layout::Layout;
 use crate::tensors::naming::{NameWalk, ScriptClasses};
 use crate::tensors::resolve::{resolve, StorageResolver};
 use crate::tensors::spec::TensorSpec;
@@ -68,6 +69,8 @@ pub struct Analysis {
     pub findings: Findings,
     pub warnings: Vec<String>,
     pub error: Option<Error>,
+    /// The pickled root's shape (pickle-based formats only).
+    pub layout: Option<Layout>,
 }
 
 /// Read a model file from any seekable source of length `len`.
@@ -78,6 +81,7 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
         findings: Findings::default(),
         warnings: Vec::new(),
         error: None,
+        layout: None,
     };
     let result = (|| -> Result<()> {
         let mut head = [0u8; 4];
@@ -178,6 +182,14 @@ pub(crate) fn collect_tensors(
     a: &mut Analysis,
 ) -> Result<()> {
     let named = NameWalk::new(graph, script, &opts.limits).tensors(root)?;
+    // A file whose tensors come from more than one pickle has no single root to describe.
+    a.layout = Some(match a.layout {
+        None => Layout::of(graph, root),
+        Some(_) => Layout {
+            root: "other".into(),
+            ..Layout::default()
+        },
+    });
     if named.len() > opts.limits.max_tensors {
         return Err(Error::limit(
             "max_tensors",

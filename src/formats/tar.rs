@@ -231,6 +231,7 @@ pub fn analyze<R: Read + Seek>(
             conj: false,
             neg: false,
             layout: TensorLayout::Dense,
+            parameter: None,
         }));
     }
     super::nested::scan(&graph, &mut a.findings, opts, 0);

@@ -167,6 +167,9 @@ pub struct TensorNode {
     pub conj: bool,
     pub neg: bool,
     pub layout: TensorLayout,
+    /// Pickled as `nn.Parameter`: its `requires_grad` (what `torch.load(weights_only=True)`
+    /// gives back), reported so that the Python guard can return the same type.
+    pub parameter: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -75,12 +75,16 @@ pub fn call(
             if args.len() < min {
                 return Err(bad("torch parameter rebuild", "too few arguments"));
             }
+            if a != RebuildDeviceFromCpu {
+                mark_parameter(g, args[0], args.get(1).copied());
+            }
             return Ok(Some(args[0]));
         }
         Parameter => {
             if args.is_empty() {
                 return Ok(None);
             }
+            mark_parameter(g, args[0], args.get(1).copied());
             return Ok(Some(args[0]));
         }
         RebuildFromType => {
@@ -121,6 +125,7 @@ pub fn call(
                 conj: false,
                 neg: false,
                 layout,
+                parameter: None,
             }))
         }
         RebuildDeviceFromNumpy => {
@@ -139,6 +144,7 @@ pub fn call(
                 conj: false,
                 neg: false,
                 layout: TensorLayout::FromArray,
+                parameter: None,
             }))
         }
         LoadFromBytes => {
@@ -491,6 +497,7 @@ fn rebuild_tensor(g: &mut Graph, a: Allowed, args: &[NodeId]) -> Result<Node> {
         conj,
         neg,
         layout: TensorLayout::Dense,
+        parameter: None,
     })))
 }
 
@@ -700,4 +707,16 @@ fn joblib_request(g: &Graph, state: NodeId) -> Result<JoblibRequest> {
         nbytes,
         object_dtype,
     })
+}
+
+/// Remember that `data` was pickled as an `nn.Parameter` (`requires_grad` defaults to True, as
+/// in `Parameter(data)`); anything but a literal bool counts as True.
+fn mark_parameter(g: &mut Graph, data: NodeId, requires_grad: Option<NodeId>) {
+    let requires_grad = match requires_grad.map(|r| g.get(r)) {
+        Some(Node::Bool(b)) => *b,
+        _ => true,
+    };
+    if let Node::Tensor(t) = g.get_mut(data) {
+        t.parameter = Some(requires_grad);
+    }
 }

@@ -207,8 +207,15 @@ impl Runner {
             Kind::File => staging.join("model.safetensors"),
             Kind::Folder => staging.join("model"),
         };
-        let (mut report, code) =
-            convert_checked_source(&input, &output, &opts, &self.sandbox, true, source_finding);
+        let (mut report, code) = convert_checked_source(
+            &input,
+            &output,
+            &opts,
+            &self.sandbox,
+            true,
+            source_finding,
+            false,
+        );
         if output.is_dir() {
             for entry in std::fs::read_dir(&output)? {
                 let entry = entry?;

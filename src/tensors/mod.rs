@@ -3,6 +3,7 @@
 
 pub mod dtype;
 pub mod gather;
+pub mod layout;
 pub mod naming;
 pub mod numpy;
 pub mod resolve;
