@@ -10,9 +10,9 @@ use crate::pickle::value::{DictKind, Graph, Node, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `_metadata` of a state dict: module prefix -> {"version": n}, as `nn.Module.state_dict`
-/// records it for `load_state_dict`'s version migrations.
-pub type StateDictMetadata = BTreeMap<String, BTreeMap<String, i64>>;
+/// `_metadata` of a state dict: (module prefix, {"version": n}) in the pickle's order, as
+/// `nn.Module.state_dict` records it for `load_state_dict`'s version migrations.
+pub type StateDictMetadata = Vec<(String, BTreeMap<String, i64>)>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
@@ -118,7 +118,7 @@ fn state_dict_metadata(g: &Graph, attrs: NodeId) -> Option<StateDictMetadata> {
             };
             entry.insert(k.to_string(), *v);
         }
-        out.insert(prefix.to_string(), entry);
+        out.push((prefix.to_string(), entry));
     }
     Some(out)
 }
