@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit + integration tests (the integration tests run
-# the real binary on the committed fixtures and malicious corpus), and the wasm32-wasip1 build of
-# the engine. Needs only Rust; the guest build may install Debian packages when run as root.
+# the real binary on the committed fixtures and malicious corpus), the wasm32-wasip1 build of
+# the engine, and the Python package's wheel + pytest. Needs Rust and Python 3 (venv, PyPI); the
+# guest build may install Debian packages when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,6 +100,33 @@ trap 'rm -f "$log"' EXIT
 cargo test --release --workspace --features jail-probe 2>&1 | tee "$log"
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+
+# The Python package (python/): a maturin wheel carrying the executable, installed into a venv
+# with torch/transformers/pre-commit (the ground truth of its tests), then pytest (python/tests
+# and the Docker seccomp profile script, sandbox-profiles/docker) and mypy.
+pyvenv=target/venv-python
+py_stamp=$(sha256sum python/tests/requirements.txt | cut -c1-64)
+if [ "$(cat "$pyvenv/.modelguard-requirements" 2>/dev/null)" != "$py_stamp" ]; then
+  echo "== creating $pyvenv for the Python package tests (torch, transformers, pre-commit, maturin)"
+  rm -rf "$pyvenv"
+  python3 -m venv "$pyvenv"
+  "$pyvenv/bin/python" -m pip install --quiet --disable-pip-version-check -r python/tests/requirements.txt
+  echo "$py_stamp" > "$pyvenv/.modelguard-requirements"
+fi
+echo "== Python package: maturin wheel, pytest, mypy --strict"
+rm -rf target/wheels
+(cd python && "../$pyvenv/bin/maturin" build --release --quiet --out ../target/wheels)
+wheel=$(ls target/wheels/modelguard_cli-*.whl)
+"$pyvenv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+(cd python && "../$pyvenv/bin/python" -m mypy --strict modelguard)
+pylog=$(mktemp)
+trap 'rm -f "$log" "$pylog"' EXIT
+# MODELGUARD_BIN unset: the tests must find the wheel's own executable.
+(cd python && env -u MODELGUARD_BIN MODELGUARD_WHEEL="$PWD/../$wheel" "../$pyvenv/bin/python" -m pytest -q -p no:cacheprovider tests ../sandbox-profiles/docker) 2>&1 | tee "$pylog"
+py_passed=$( (grep -Eo '[0-9]+ passed' "$pylog" || true) | tail -1 | awk '{s+=$1} END {print s+0}')
+py_failed=$( (grep -Eo '[0-9]+ failed' "$pylog" || true) | tail -1 | awk '{s+=$1} END {print s+0}')
+passed=$((passed + py_passed))
+failed=$((failed + py_failed))
 
 echo "== debug build: the jail must work in the build 'cargo build' makes too"
 cargo build --quiet

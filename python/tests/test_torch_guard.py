@@ -193,3 +193,15 @@ def test_ordered_dict_type_is_kept() -> None:
         got = torch.load(FIXTURES / "models/sd_sequential.pt")
     assert type(got) is collections.OrderedDict
     assert got._metadata == ORIGINAL_LOAD(FIXTURES / "models/sd_sequential.pt", weights_only=True)._metadata
+
+
+@pytest.mark.parametrize("sandbox", ["native", "wasi", "both"])
+def test_every_sandbox_reports_the_same_layout(sandbox: str) -> None:
+    # The layout crosses from the jailed parser (or the WASI guest) to the host like the rest
+    # of the report; each sandbox must give the guard the same answer.
+    path = FIXTURES / "models/sd_sequential.pt"
+    with modelguard.guard_torch_load(sandbox=sandbox, cache=False):
+        got = torch.load(path)
+    assert_identical(got, ORIGINAL_LOAD(path, weights_only=True))
+    with modelguard.guard_torch_load(sandbox=sandbox, cache=False), pytest.raises(modelguard.ModelguardError):
+        torch.load(FIXTURES / "models/training_checkpoint.pth")
