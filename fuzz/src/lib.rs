@@ -1,8 +1,7 @@
 //! Shared set-up for the fuzz targets: engine limits small enough that libFuzzer's memory and
 //! time limits only trip on a real bug, never on a legitimately large allocation.
 
-use modelguard::formats::{Analysis, Format, Options};
-use modelguard::policy::findings::Findings;
+use modelguard::formats::{Analysis, Options};
 
 pub fn options() -> Options {
     let mut limits = modelguard::Limits::default();
@@ -21,11 +20,5 @@ pub fn options() -> Options {
 }
 
 pub fn analysis() -> Analysis {
-    Analysis {
-        format: Format::Unknown,
-        tensors: Vec::new(),
-        findings: Findings::default(),
-        warnings: Vec::new(),
-        error: None,
-    }
+    Analysis::default()
 }

@@ -73,16 +73,23 @@ pub struct Analysis {
     pub layout: Option<Layout>,
 }
 
+impl Default for Analysis {
+    /// Nothing found yet: the state an analysis starts from.
+    fn default() -> Self {
+        Analysis {
+            format: Format::Unknown,
+            tensors: Vec::new(),
+            findings: Findings::default(),
+            warnings: Vec::new(),
+            error: None,
+            layout: None,
+        }
+    }
+}
+
 /// Read a model file from any seekable source of length `len`.
 pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis {
-    let mut a = Analysis {
-        format: Format::Unknown,
-        tensors: Vec::new(),
-        findings: Findings::default(),
-        warnings: Vec::new(),
-        error: None,
-        layout: None,
-    };
+    let mut a = Analysis::default();
     let result = (|| -> Result<()> {
         let mut head = [0u8; 4];
         r.seek(SeekFrom::Start(0))?;
