@@ -6,7 +6,9 @@ a fresh process (so peak RSS is per case and the page cache is warm for all of t
   torch.load(weights_only=True), with and without mmap;
   modelguard.load, cold (conversion cache empty) and cached;
   torch.load under guard_torch_load, cold and cached.
-Peak RSS is the process's own and, separately, its children's (the jailed worker).
+Memory: how much the Python process's resident set grew while holding the result (ru_maxrss
+is useless here: `import torch` alone peaks higher than loading the tensors), and
+separately the peak RSS of the conversion itself (host + jailed worker, GNU time).
 
 usage: target/venv-python/bin/python bench/python_load.py [SIZE_MIB] [REPEATS]
 """
@@ -26,8 +28,8 @@ CASES = {
     "torch.load(weights_only=True, mmap=True)": "torch.load(PATH, weights_only=True, mmap=True)",
     "modelguard.load, cold": "modelguard.load(PATH, cache=False)",
     "modelguard.load, cached": "modelguard.load(PATH)",
-    "guard_torch_load + torch.load, cold": "g = modelguard.guard_torch_load(cache=False); torch.load(PATH)",
-    "guard_torch_load + torch.load, cached": "g = modelguard.guard_torch_load(); torch.load(PATH)",
+    "guard_torch_load + torch.load, cold": "(modelguard.guard_torch_load(cache=False), torch.load(PATH))",
+    "guard_torch_load + torch.load, cached": "(modelguard.guard_torch_load(), torch.load(PATH))",
 }
 
 RUNNER = textwrap.dedent(
@@ -35,12 +37,14 @@ RUNNER = textwrap.dedent(
     import json, resource, sys, time
     import torch, modelguard
     PATH = sys.argv[1]
+    def resident():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / (1 << 20)
+    base = resident()
     t = time.perf_counter()
-    exec(sys.argv[3])
+    result = eval(sys.argv[3])
     elapsed = time.perf_counter() - t
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"s": elapsed, "rss": own, "child_rss": kids}))
+    print(json.dumps({"s": elapsed, "rss": resident() - base}))
     """
 )
 
@@ -63,8 +67,8 @@ def main() -> None:
         torch.save(sd, path)
         real = os.path.getsize(path) / (1 << 20)
         print(f"state dict: {len(sd)} tensors, {real:.0f} MiB; median of {repeats} runs\n")
-        print("| case | time (s) | peak RSS, Python (MiB) | peak RSS, worker (MiB) |")
-        print("|---|---:|---:|---:|")
+        print("| case | time (s) | resident growth, result held (MiB) |")
+        print("|---|---:|---:|")
         # The cached cases find the conversion made here, in another process.
         subprocess.run(
             [sys.executable, "-c", "import modelguard, sys; modelguard.load(sys.argv[1])", path],
@@ -79,7 +83,16 @@ def main() -> None:
                 )
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
             med = lambda k: statistics.median(r[k] for r in runs)  # noqa: E731
-            print(f"| {name} | {med('s'):.3f} | {med('rss'):.0f} | {med('child_rss'):.0f} |")
+            print(f"| {name} | {med('s'):.3f} | {med('rss'):.0f} |")
+        import modelguard
+
+        out = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", modelguard.find_modelguard_bin(), "convert", "-q",
+             path, os.path.join(tmp, "o.safetensors")],
+            capture_output=True, text=True, check=True,
+        )
+        kib = int(out.stderr.strip().splitlines()[-1])
+        print(f"\nmodelguard convert (host + jailed worker): peak RSS {kib / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
