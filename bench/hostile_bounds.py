@@ -518,12 +518,19 @@ def cases():
 # Running and measuring
 
 
+def read_proc(pid, name):
+    """/proc/PID/NAME, or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def proc_status(pid):
     """(VmHWM, VmRSS) in KiB, or None once the process is gone or is a zombie."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            text = f.read()
-    except OSError:
+    text = read_proc(pid, "status")
+    if text is None:
         return None
     hwm = rss = None
     for line in text.splitlines():
@@ -668,10 +675,8 @@ def run_case(binary, case, sandbox, workdir, verbose):
 
 
 def parent_of(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
+    stat = read_proc(pid, "stat")
+    if stat is None:
         return None
     return int(stat[stat.rindex(")") + 2:].split()[1])
 

@@ -12,16 +12,23 @@ fn convert_hostile(bytes: &[u8], expect: &str) {
     convert_hostile_file(|input| std::fs::write(input, bytes).unwrap(), expect);
 }
 
+/// Convert `input` to `out.safetensors` beside it under the memory cap; returns the run and
+/// the output path.
+fn convert_capped(input: &Path) -> (Run, std::path::PathBuf) {
+    let out = input.with_file_name("out.safetensors");
+    let r = run_limited(
+        &["convert", input.to_str().unwrap(), out.to_str().unwrap()],
+        MEM_MIB,
+    );
+    (r, out)
+}
+
 /// [`convert_hostile`] for an input that `make` writes (sparse files of many GiB).
 fn convert_hostile_file(make: impl FnOnce(&Path), expect: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("hostile.pt");
     make(&input);
-    let out = tmp.path().join("out.safetensors");
-    let r = run_limited(
-        &["convert", input.to_str().unwrap(), out.to_str().unwrap()],
-        MEM_MIB,
-    );
+    let (r, out) = convert_capped(&input);
     assert_eq!(
         r.code, 2,
         "expected exit 2 for `{expect}`, got {}: {}",
@@ -133,11 +140,7 @@ fn truncated_zip_at_every_cut_point() {
     for cut in (0..full.len()).step_by(step) {
         let input = tmp.path().join("cut.pt");
         std::fs::write(&input, &full[..cut]).unwrap();
-        let out = tmp.path().join("out.safetensors");
-        let r = run_limited(
-            &["convert", input.to_str().unwrap(), out.to_str().unwrap()],
-            MEM_MIB,
-        );
+        let (r, out) = convert_capped(&input);
         assert_eq!(r.code, 2, "cut at {cut}: {}", r.stderr);
         assert!(r.stderr.contains("error"), "cut at {cut}: {}", r.stderr);
         assert!(!out.exists());
@@ -234,11 +237,7 @@ fn nested_pickle_loads_share_one_memory_budget() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("nested.pkl");
     std::fs::write(&input, &inner).unwrap();
-    let out = tmp.path().join("out.safetensors");
-    let r = run_limited(
-        &["convert", input.to_str().unwrap(), out.to_str().unwrap()],
-        MEM_MIB,
-    );
+    let (r, out) = convert_capped(&input);
     assert_eq!(r.code, 1, "refused, not a crash: {}", r.stderr);
     assert!(r.stderr.contains("pickle.loads"), "{}", r.stderr);
     assert!(!out.exists());

@@ -13,7 +13,7 @@ from ._binary import find_modelguard_bin
 from ._errors import ModelguardError, UnsafeModelError
 from ._report import SEVERITIES, Finding
 
-__all__ = ["convert", "run_json", "check_fail_on"]
+__all__ = ["convert", "run_convert", "run_json", "check_fail_on"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
@@ -49,30 +49,27 @@ def convert(
     *,
     fail_on: str = "high",
     sandbox: str | None = None,
-    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """``modelguard convert SRC DST``; returns the report of a successful conversion and raises
-    ``UnsafeModelError`` (refused) or ``ModelguardError`` (anything else)."""
-    args = ["convert", "-q", os.fspath(src), os.fspath(dst), "--report", "-"]
-    args += ["--fail-on", check_fail_on(fail_on)]
+    """``modelguard convert SRC DST``; see ``run_convert``."""
+    return run_convert([os.fspath(src), os.fspath(dst)], Path(src), fail_on=fail_on, sandbox=sandbox)
+
+
+def run_convert(
+    what: Sequence[str], label: Path, *, fail_on: str = "high", sandbox: str | None = None
+) -> dict[str, Any]:
+    """``modelguard convert WHAT...`` (input and output, or ``--hf-cache ID``); returns the
+    report of a successful conversion and raises ``UnsafeModelError`` (refused) or
+    ``ModelguardError`` (anything else), naming ``label``."""
+    args = ["convert", "-q", *what, "--report", "-", "--fail-on", check_fail_on(fail_on)]
     if sandbox is not None:
         args += ["--sandbox", sandbox]
-    args += list(extra)
     code, report, stderr = run_json(args)
-    return checked(code, report, stderr, Path(src))
-
-
-def checked(code: int, report: dict[str, Any] | None, stderr: str, src: Path) -> dict[str, Any]:
-    """Map the CLI's exit code and report onto the API's result or exceptions."""
     if code == EXIT_OK and report is not None:
         return report
-    findings = [
-        Finding.from_json(f)
-        for part in ([report] if report else []) + list((report or {}).get("files") or [])
-        for f in part.get("findings") or []
-    ]
+    # A folder's summary already holds every shard's findings.
+    findings = [Finding.from_json(f) for f in (report or {}).get("findings") or []]
     if code == EXIT_REFUSED:
         worst = ", ".join(str(f) for f in findings[:3]) or "findings at or above fail_on"
-        raise UnsafeModelError(f"{src}: refused: {worst}", findings, report)
+        raise UnsafeModelError(f"{label}: refused: {worst}", findings, report)
     message = (report or {}).get("error") or stderr or f"modelguard exited with {code}"
-    raise ModelguardError(f"{src}: {message}", report)
+    raise ModelguardError(f"{label}: {message}", report)

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from ._cli import check_fail_on, checked, run_json
+from ._cli import check_fail_on, convert, run_convert
 from ._errors import ModelguardError
 from ._load import cache_dir, sha256_file, write_atomically
 from ._version import __version__
@@ -38,12 +38,8 @@ def from_pretrained_safely(
     """
     check_fail_on(fail_on)
     folder = Path(os.fspath(repo))
-    common = ["--fail-on", fail_on, *(["--sandbox", sandbox] if sandbox else [])]
     if not folder.exists() and isinstance(repo, str) and not os.path.isabs(repo):
-        code, report, stderr = run_json(
-            ["convert", "-q", "--hf-cache", repo, "--report", "-", *common]
-        )
-        done = checked(code, report, stderr, folder)
+        done = run_convert(["--hf-cache", repo], folder, fail_on=fail_on, sandbox=sandbox)
         return Path(done["output"])
     if not folder.is_dir():
         raise ModelguardError(f"{folder} is not a folder")
@@ -57,12 +53,12 @@ def from_pretrained_safely(
     if out.is_dir() and marker.is_file():
         return out
     out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    code, report, stderr = run_json(
-        ["convert", "-q", os.fspath(folder), os.fspath(out), "--report", "-", *common]
-    )
-    if code != 0 and out.is_dir() and marker.is_file():
-        return out  # another process converted the same folder meanwhile
-    checked(code, report, stderr, folder)
+    try:
+        report = convert(folder, out, fail_on=fail_on, sandbox=sandbox)
+    except ModelguardError:
+        if out.is_dir() and marker.is_file():
+            return out  # another process converted the same folder meanwhile
+        raise
     write_atomically(marker, json.dumps(report))
     return out
 

@@ -31,29 +31,29 @@ pub fn run(args: &ConvertArgs) -> i32 {
         fsync: args.fsync,
         scan_only: false,
     };
-    let (input, output, source, replace) = match paths(args) {
-        Ok(p) => p,
+    let target = match Target::of(args) {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("modelguard: {e}");
             return EXIT_ERROR;
         }
     };
-    let source_finding = match super::source_arg(source.as_deref()) {
+    let source_finding = match super::source_arg(target.source.as_deref()) {
         Ok(f) => f,
         Err(code) => return code,
     };
     let hashes = args.report.is_some() || args.bom.is_some();
     let (report, code) = convert_checked_source(
-        &input,
-        &output,
+        &target.input,
+        &target.output,
         &opts,
         &sandbox,
         hashes,
         source_finding,
-        replace,
+        target.replace,
     );
     if let Some(path) = &args.bom {
-        let bom = conversion_bom(&report, source.as_deref(), &args.isolation.sandbox)
+        let bom = conversion_bom(&report, target.source.as_deref(), &args.isolation.sandbox)
             .and_then(|b| crate::provenance::write_bom(path, &b));
         if let Err(e) = bom {
             eprintln!("modelguard: cannot write the BOM: {e}");
@@ -75,20 +75,39 @@ pub fn run(args: &ConvertArgs) -> i32 {
     code
 }
 
-/// Input, output, `--source` and whether to replace an existing output folder: from the
-/// arguments, or for `--hf-cache` from the cache (an explicit `--source` still wins).
-fn paths(args: &ConvertArgs) -> Result<(PathBuf, PathBuf, Option<String>, bool), String> {
-    let Some(spec) = &args.hf_cache else {
-        let (Some(input), Some(output)) = (&args.input, &args.output) else {
-            return Err("convert needs INPUT and OUTPUT (or --hf-cache org/name)".into());
+/// What one `convert` run reads and writes: from the arguments, or for `--hf-cache` from the
+/// cache (an explicit `--source` still wins).
+struct Target {
+    input: PathBuf,
+    output: PathBuf,
+    source: Option<String>,
+    /// Replace an existing output folder (a cached snapshot's earlier conversion).
+    replace: bool,
+}
+
+impl Target {
+    fn of(args: &ConvertArgs) -> Result<Target, String> {
+        let Some(spec) = &args.hf_cache else {
+            let (Some(input), Some(output)) = (&args.input, &args.output) else {
+                return Err("convert needs INPUT and OUTPUT (or --hf-cache org/name)".into());
+            };
+            return Ok(Target {
+                input: input.clone(),
+                output: output.clone(),
+                source: args.source.clone(),
+                replace: false,
+            });
         };
-        return Ok((input.clone(), output.clone(), args.source.clone(), false));
-    };
-    let root = super::hf_cache::cache_root(&|k| std::env::var(k).ok())?;
-    let snap = super::hf_cache::resolve(spec, &root)?;
-    super::hf_cache::prepare_output_parent(&snap)?;
-    let source = args.source.clone().or_else(|| Some(snap.source_uri()));
-    Ok((snap.snapshot, snap.output, source, true))
+        let root = super::hf_cache::cache_root(&|k| std::env::var(k).ok())?;
+        let snap = super::hf_cache::resolve(spec, &root)?;
+        super::hf_cache::prepare_output_parent(&snap)?;
+        Ok(Target {
+            source: args.source.clone().or_else(|| Some(snap.source_uri())),
+            input: snap.snapshot,
+            output: snap.output,
+            replace: true,
+        })
+    }
 }
 
 /// Convert a file or a Hugging Face folder, unless the finding of a look-alike `--source`

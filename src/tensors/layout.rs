@@ -42,12 +42,10 @@ impl Layout {
         if !matches!(d.kind, DictKind::Dict | DictKind::OrderedDict) {
             return layout;
         }
-        let metadata = match d.attrs {
-            None => None,
-            Some(attrs) => match state_dict_metadata(g, attrs) {
-                Some(m) => Some(m),
-                None => return layout,
-            },
+        // Attributes other than a representable `_metadata` make the root more than a table.
+        let metadata = match d.attrs.map(|attrs| state_dict_metadata(g, attrs)) {
+            Some(None) => return layout,
+            found => found.flatten(),
         };
         let mut parameters = BTreeMap::new();
         for &(k, v) in &d.entries {
@@ -63,9 +61,7 @@ impl Layout {
         layout.state_dict_metadata = metadata;
         layout
     }
-}
 
-impl Layout {
     /// Whether this description fits a tensor table with these names: a flat state dict's
     /// parameters and metadata must name no tensor the table lacks. A host that got the layout
     /// from a jailed parser keeps it only then.
