@@ -1,14 +1,15 @@
 //! Benign model files that public PyPI packages ship inside their wheels: legacy torch streams,
 //! torch zip checkpoints from before and after torch 2.1, a TorchScript archive, Chemprop /
-//! Lightning checkpoints whose hyper-parameters hold whole modules, a Hugging Face
+//! Lightning checkpoints whose hyper-parameters hold whole modules, a pyannote.audio Lightning
+//! checkpoint whose hyper-parameters hold enums and dataclasses, a Hugging Face
 //! training_args.bin, scikit-learn models saved with joblib (including the joblib that
-//! scikit-learn < 0.23 bundled as `sklearn.externals.joblib`) and with pickle, CRF taggers
-//! pickled by Python 2 at protocol 0, gensim models from gensim 0.12 to 4, and numpy object
-//! arrays (.npy, .npz). They must scan with nothing at high or above (exit 0 at the default
-//! --fail-on high, never exit 2) and convert: files that hold tensors or numeric arrays to a
-//! non-empty safetensors file; files that hold none (an object .npy of plain data, a CRF
-//! tagger, a vectorizer of numpy scalars) exit 2 with a message saying the file holds no
-//! tensors. tests/fixtures/pypi_models.py downloads the pinned wheels (about 105 MB, cached in
+//! scikit-learn < 0.23 bundled as `sklearn.externals.joblib`; a random forest, a Pipeline) and
+//! with pickle, CRF taggers pickled by Python 2 at protocol 0, gensim models from gensim 0.12 to
+//! 4, and numpy object arrays (.npy, .npz). They must scan with nothing at high or above (exit 0
+//! at the default --fail-on high, never exit 2) and convert: files that hold tensors or numeric
+//! arrays to a non-empty safetensors file; files that hold none (an object .npy of plain data, a
+//! CRF tagger, a vectorizer of numpy scalars) exit 2 with a message saying the file holds no
+//! tensors. tests/fixtures/pypi_models.py downloads the pinned wheels (about 120 MB, cached in
 //! target/tmp/pypi-models) and checks every sha256, so the bytes tested are always the same.
 //! tests/fixtures/real_models_inventory.json lists every global these files use and how.
 
