@@ -11,7 +11,7 @@
 
 use modelguard::error::Error;
 use modelguard::limits::Limits;
-use modelguard::pickle::value::{CallKind, DictKind};
+use modelguard::pickle::value::{AttrKey, CallKind, DictKind};
 use modelguard::pickle::{Context, Graph, Input, Machine, Node, NodeId, Unpickled};
 use modelguard::policy::findings::{Findings, Rule, Severity};
 use serde_json::{json, Map, Value};
@@ -166,7 +166,12 @@ fn children(node: &Node) -> (Vec<NodeId>, bool) {
         Node::Set(v) | Node::FrozenSet(v) => (v.clone(), true),
         Node::Dict(d) => {
             let mut out: Vec<NodeId> = d.entries.iter().flat_map(|&(k, v)| [k, v]).collect();
-            out.extend(d.attrs);
+            for (k, v) in d.attrs.entries() {
+                if let AttrKey::Other(k) = k {
+                    out.push(*k);
+                }
+                out.push(*v);
+            }
             (out, false)
         }
         Node::PersistentId(p) => (vec![*p], false),
@@ -269,8 +274,21 @@ impl Canon<'_> {
                 if let Some(k) = kind {
                     m.insert("kind".into(), json!(k));
                 }
-                if let Some(a) = d.attrs {
-                    m.insert("attrs".into(), self.emit(a, in_set));
+                if !d.attrs.is_empty() {
+                    // The instance __dict__ as `vars(x)` shows it: a dict reached once.
+                    let entries: Vec<Value> = d
+                        .attrs
+                        .entries()
+                        .iter()
+                        .map(|(k, v)| {
+                            let key = match k {
+                                AttrKey::Name(n) => json!({ "str": &**n }),
+                                AttrKey::Other(k) => self.emit(*k, in_set),
+                            };
+                            json!([key, self.emit(*v, in_set)])
+                        })
+                        .collect();
+                    m.insert("attrs".into(), json!({ "dict": entries }));
                 }
                 Value::Object(m)
             }
@@ -308,6 +326,8 @@ impl Canon<'_> {
                 }
                 json!({ "object": m })
             }
+            // Tensors are opaque here: what they hold is the container tests' business.
+            Node::Tensor(_) => json!({ "tensor": true }),
             other => json!({ "other": format!("{other:?}") }),
         }
     }

@@ -25,6 +25,7 @@ pub fn run(args: &ConvertArgs) -> i32 {
         format: Options {
             skip_unsupported: args.skip_unsupported,
             limits,
+            ..Default::default()
         },
         fail_on: args.fail_on.0,
         dedup: args.dedup,

@@ -207,6 +207,7 @@ fn open_options(
         format: Options {
             limits,
             skip_unsupported: false,
+            ..Default::default()
         },
         // Reading tensors is not loading the model: findings are reported, not enforced.
         fail_on: None,

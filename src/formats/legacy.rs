@@ -310,8 +310,8 @@ pub fn load_from_bytes(
     let mut inner = Graph::new(&opts.limits);
     let ctx = Context {
         member: Some(format!("nested torch stream (depth {})", nesting + 1)),
-        joblib: false,
         nesting: nesting + 1,
+        ..Default::default()
     };
     let len = bytes.len() as u64;
     let mut cursor = std::io::Cursor::new(&bytes[..]);

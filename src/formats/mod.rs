@@ -58,6 +58,10 @@ impl Format {
 pub struct Options {
     pub limits: Limits,
     pub skip_unsupported: bool,
+    /// How deep inside other files this one is (`torch.storage._load_from_bytes` payloads):
+    /// the engine sets it for nested analyses; a caller leaves it 0.
+    #[serde(skip)]
+    pub nesting: usize,
 }
 
 /// What reading a file produced. `error` is set when the file could not be read to the end;

@@ -1,13 +1,17 @@
-//! Pickles hidden in bytes: `torch.storage._load_from_bytes(b)` and `pickle.loads(b)`-style
-//! trampolines. Every one is parsed with the same machine for its findings, whether or not a
-//! tensor uses it, so a payload cannot hide one level down.
+//! Files and pickles hidden in bytes: `torch.storage._load_from_bytes(b)` runs
+//! `torch.load(io.BytesIO(b), weights_only=False)`, which reads every format torch.load
+//! accepts (a torch zip, a TorchScript archive, a legacy TAR, a legacy stream whose first pickle
+//! is unpickled before its magic number is checked); `pickle.loads(b)`-style trampolines unpickle
+//! them. Every such payload is analysed with the same engine and the same budget, whether or not
+//! a tensor uses it, and one the engine cannot read is high: the loader runs it anyway.
 
-use super::{legacy, Options};
+use super::{Analysis, Options};
 use crate::pickle::value::{Graph, Node, NodeId};
 use crate::pickle::{Context, Input, Machine};
 use crate::policy::findings::{Finding, Findings, Rule, Severity};
 
-/// Callables whose bytes argument a loader would unpickle.
+/// Callables whose bytes argument a loader would unpickle (already graded as dangerous calls;
+/// their payloads are read for what they would run).
 const LOADERS: &[&str] = &[
     "pickle.loads",
     "_pickle.loads",
@@ -25,17 +29,15 @@ pub fn scan(graph: &Graph, findings: &mut Findings, opts: &Options, nesting: usi
         .limits
         .max_graph_bytes
         .saturating_sub(graph.bytes_charged());
+    inner.nesting = nesting + 1;
     let opts = &inner;
-    // One bytes value referenced by many calls (through the memo) is parsed once.
+    // One bytes value referenced by many calls (through the memo) is read once.
     let mut seen = std::collections::HashSet::new();
     for id in 0..graph.len() as NodeId {
         match graph.get(id) {
             Node::LoadFromBytes(b) if seen.insert(*b) => {
-                if let Err(e) = legacy::load_from_bytes(graph, *b, findings, opts, nesting) {
-                    findings.push(nested_error(
-                        "torch.storage._load_from_bytes",
-                        &e.to_string(),
-                    ));
+                if let Node::Bytes(bytes) | Node::ByteArray(bytes) = graph.get(*b) {
+                    torch_load_bytes(bytes, findings, opts);
                 }
             }
             Node::Object(o) => {
@@ -51,7 +53,7 @@ pub fn scan(graph: &Graph, findings: &mut Findings, opts: &Options, nesting: usi
                         continue;
                     }
                     if let Node::Bytes(bytes) | Node::ByteArray(bytes) = graph.get(arg) {
-                        scan_bytes(bytes, &dotted, findings, opts, nesting + 1);
+                        pickle_loads_bytes(bytes, &dotted, findings, opts);
                     }
                 }
             }
@@ -60,30 +62,61 @@ pub fn scan(graph: &Graph, findings: &mut Findings, opts: &Options, nesting: usi
     }
 }
 
-fn scan_bytes(bytes: &[u8], via: &str, findings: &mut Findings, opts: &Options, nesting: usize) {
-    if nesting > opts.limits.max_nested_pickles {
-        findings.push(nested_error(via, "nested too deeply"));
+const LOAD_FROM_BYTES: &str = "torch.storage._load_from_bytes";
+
+/// `torch.load(io.BytesIO(bytes), weights_only=False)`, analysed as the file it is.
+fn torch_load_bytes(bytes: &[u8], findings: &mut Findings, opts: &Options) {
+    if opts.nesting > opts.limits.max_nested_pickles {
+        findings.push(unreadable(
+            LOAD_FROM_BYTES,
+            "nested too deeply",
+            opts.nesting,
+        ));
+        return;
+    }
+    let mut cursor = std::io::Cursor::new(bytes);
+    let nested: Analysis = super::analyze(&mut cursor, bytes.len() as u64, opts);
+    let member = format!("payload of {LOAD_FROM_BYTES} (depth {})", opts.nesting);
+    for mut f in nested.findings.into_vec() {
+        f.location.member = Some(match f.location.member.take() {
+            Some(m) => format!("{member}: {m}"),
+            None => member.clone(),
+        });
+        findings.push(f);
+    }
+    if let Some(e) = nested.error {
+        findings.push(unreadable(LOAD_FROM_BYTES, &e.to_string(), opts.nesting));
+    }
+}
+
+/// `pickle.loads(bytes)`: one plain pickle.
+fn pickle_loads_bytes(bytes: &[u8], via: &str, findings: &mut Findings, opts: &Options) {
+    if opts.nesting > opts.limits.max_nested_pickles {
+        findings.push(unreadable(via, "nested too deeply", opts.nesting));
         return;
     }
     let mut inner = Graph::new(&opts.limits);
     let mut cursor = std::io::Cursor::new(bytes);
     let mut input = Input::new(&mut cursor, 0, bytes.len() as u64);
     let ctx = Context {
-        member: Some(format!("pickle nested in {via} (depth {nesting})")),
-        joblib: false,
-        nesting,
+        member: Some(format!("pickle nested in {via} (depth {})", opts.nesting)),
+        nesting: opts.nesting,
+        ..Default::default()
     };
     match Machine::new(&mut inner, findings, &opts.limits, ctx).load(&mut input) {
-        Ok(_) => scan(&inner, findings, opts, nesting),
-        Err(e) => findings.push(nested_error(via, &e.to_string())),
+        Ok(_) => scan(&inner, findings, opts, opts.nesting),
+        Err(e) => findings.push(unreadable(via, &e.to_string(), opts.nesting)),
     }
 }
 
-fn nested_error(via: &str, why: &str) -> Finding {
+/// Bytes a loader would read that the engine could not: the loader runs them anyway.
+fn unreadable(via: &str, why: &str, depth: usize) -> Finding {
     Finding {
         rule: Rule::NestedPickle,
-        severity: Severity::Medium,
-        message: format!("bytes passed to {via} are not a readable pickle: {why}"),
+        severity: Severity::High,
+        message: format!(
+            "bytes passed to {via} (depth {depth}) cannot be read by modelguard, and the loader would run them: {why}"
+        ),
         global: Some(via.to_string()),
         location: Default::default(),
     }

@@ -186,8 +186,9 @@ pub fn scan_object_pickle<R: Read + Seek>(
         member,
         joblib: false,
         nesting: 1,
+        ..Default::default()
     };
     let res = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input);
-    super::nested::scan(&graph, &mut a.findings, opts, 1);
+    super::nested::scan(&graph, &mut a.findings, opts, opts.nesting + 1);
     res.map(|_| ())
 }

@@ -24,6 +24,7 @@ pub fn analyze<R: Read + Seek>(
         member: None,
         joblib: true,
         nesting: 0,
+        ..Default::default()
     };
     r.seek(SeekFrom::Start(0))?;
     let mut roots: Vec<NodeId> = Vec::new();
@@ -79,7 +80,7 @@ pub fn analyze<R: Read + Seek>(
             }
         }
     }
-    super::nested::scan(&graph, &mut a.findings, opts, 0);
+    super::nested::scan(&graph, &mut a.findings, opts, opts.nesting);
     if let Some((root, keys, data_start)) = legacy_layout {
         let storages =
             legacy::locate_storages(&graph, &keys, data_start, len, &mut SeekReader(r), None)?;
@@ -187,7 +188,7 @@ impl StorageResolver for Nested<'_, '_> {
                     global: Some("torch.storage._load_from_bytes".into()),
                     location: Default::default(),
                 });
-                legacy::load_from_bytes(g, b, &mut self.findings, self.opts, 0)?
+                legacy::load_from_bytes(g, b, &mut self.findings, self.opts, self.opts.nesting)?
             }
             (Node::PersistentId(_), Some(inner)) => inner.storage(g, node)?,
             (Node::PersistentId(_), None) => {

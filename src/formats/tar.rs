@@ -222,19 +222,13 @@ pub fn analyze<R: Read + Seek>(
         };
         let skey = graph.add(Node::Int(storage_key))?;
         let storage = graph.add(Node::PersistentId(skey))?;
-        *graph.get_mut(id) = Node::Tensor(Box::new(TensorNode {
-            storage: Some(storage),
-            dtype: None,
-            offset,
-            size,
-            stride,
-            conj: false,
-            neg: false,
-            layout: TensorLayout::Dense,
-            parameter: None,
-        }));
+        let mut t = TensorNode::new(Some(storage), TensorLayout::Dense);
+        t.offset = offset;
+        t.size = size;
+        t.stride = stride;
+        *graph.get_mut(id) = Node::Tensor(Box::new(t));
     }
-    super::nested::scan(&graph, &mut a.findings, opts, 0);
+    super::nested::scan(&graph, &mut a.findings, opts, opts.nesting);
     let mut resolver = TarStorages {
         storages: &storages,
     };
@@ -246,6 +240,7 @@ fn ctx(member: &str) -> Context {
         member: Some(member.into()),
         joblib: false,
         nesting: 0,
+        ..Default::default()
     }
 }
 

@@ -100,8 +100,8 @@ pub fn analyze_zip<R: Read + Seek>(
         let mut input = Input::new(&mut buf, 0, end);
         let ctx = Context {
             member: Some(member.clone()),
-            joblib: false,
-            nesting: 0,
+            torchscript: script,
+            ..Default::default()
         };
         let u = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input)?;
         if !input.at_end()? {
@@ -119,7 +119,7 @@ pub fn analyze_zip<R: Read + Seek>(
         }
         u.root
     };
-    super::nested::scan(&graph, &mut a.findings, opts, 0);
+    super::nested::scan(&graph, &mut a.findings, opts, opts.nesting);
     let mut resolver = ZipStorages {
         zip: &zip,
         input: r,
@@ -277,6 +277,7 @@ fn scan_pickle_members<R: Read + Seek>(
             member: Some(e.name.clone()),
             joblib: false,
             nesting: 0,
+            ..Default::default()
         };
         if let Err(err) =
             Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input)
@@ -284,7 +285,7 @@ fn scan_pickle_members<R: Read + Seek>(
             a.warnings
                 .push(format!("member {} is not a readable pickle: {err}", e.name));
         }
-        super::nested::scan(&graph, &mut a.findings, opts, 0);
+        super::nested::scan(&graph, &mut a.findings, opts, opts.nesting);
     }
     Ok(())
 }
@@ -446,7 +447,13 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
         let pid = match g.get(node) {
             Node::PersistentId(p) => *p,
             Node::LoadFromBytes(b) => {
-                return legacy::load_from_bytes(g, *b, &mut self.findings, self.opts, 0)
+                return legacy::load_from_bytes(
+                    g,
+                    *b,
+                    &mut self.findings,
+                    self.opts,
+                    self.opts.nesting,
+                )
             }
             _ => return Err(Error::malformed("tensor storage is not a storage")),
         };

@@ -3,8 +3,10 @@
 
 pub mod compat;
 pub mod input;
+pub mod lookup;
 pub mod machine;
 pub mod opcodes;
+mod ops;
 pub mod text;
 pub mod value;
 

@@ -1,4 +1,9 @@
-//! Pickle opcode bytes (protocols 0–5), as in CPython's `Lib/pickle.py`.
+//! Pickle opcode bytes (protocols 0–5), as in CPython's `Lib/pickle.py`, and the machine's
+//! dispatch table: one `load_*` handler per opcode, as `Modules/_pickle.c`'s `load()` switch.
+
+use super::input::Input;
+use super::machine::{Flow, Machine};
+use crate::error::Result;
 
 pub const MARK: u8 = b'(';
 pub const STOP: u8 = b'.';
@@ -69,77 +74,74 @@ pub const BYTEARRAY8: u8 = 0x96;
 pub const NEXT_BUFFER: u8 = 0x97;
 pub const READONLY_BUFFER: u8 = 0x98;
 
+/// An opcode the machine knows: its name (for messages) and its handler.
+pub struct Op {
+    pub name: &'static str,
+    pub load: Handler,
+}
+
+pub type Handler = fn(&mut Machine<'_, '_, '_>, &mut Input<'_>) -> Result<Flow>;
+
+macro_rules! ops {
+    ($($code:ident => $load:ident),* $(,)?) => {
+        /// Every opcode of protocols 0–5, indexed by its byte.
+        static OPS: [Option<Op>; 256] = {
+            let mut t: [Option<Op>; 256] = [const { None }; 256];
+            $(t[$code as usize] = Some(Op { name: stringify!($code), load: |m, i| m.$load(i) });)*
+            t
+        };
+    };
+}
+
+ops! {
+    // control (ops/control.rs)
+    PROTO => load_proto, FRAME => load_frame, STOP => load_stop, MARK => load_mark,
+    POP => load_pop, POP_MARK => load_pop_mark, DUP => load_dup,
+    // scalars (ops/scalars.rs)
+    NONE => load_none, NEWTRUE => load_true, NEWFALSE => load_false,
+    INT => load_int, BININT => load_binint, BININT1 => load_binint1, BININT2 => load_binint2,
+    LONG => load_long, LONG1 => load_long1, LONG4 => load_long4,
+    FLOAT => load_float, BINFLOAT => load_binfloat,
+    STRING => load_string, BINSTRING => load_binstring, SHORT_BINSTRING => load_short_binstring,
+    BINBYTES => load_binbytes, SHORT_BINBYTES => load_short_binbytes, BINBYTES8 => load_binbytes8,
+    BYTEARRAY8 => load_bytearray8, NEXT_BUFFER => load_next_buffer,
+    READONLY_BUFFER => load_readonly_buffer,
+    UNICODE => load_unicode, BINUNICODE => load_binunicode,
+    SHORT_BINUNICODE => load_short_binunicode, BINUNICODE8 => load_binunicode8,
+    // containers (ops/containers.rs)
+    EMPTY_TUPLE => load_empty_tuple, TUPLE => load_tuple, TUPLE1 => load_tuple1,
+    TUPLE2 => load_tuple2, TUPLE3 => load_tuple3,
+    EMPTY_LIST => load_empty_list, LIST => load_list, APPEND => load_append, APPENDS => load_appends,
+    EMPTY_DICT => load_empty_dict, DICT => load_dict, SETITEM => load_setitem,
+    SETITEMS => load_setitems,
+    EMPTY_SET => load_empty_set, ADDITEMS => load_additems, FROZENSET => load_frozenset,
+    // memo (ops/memo.rs)
+    PUT => load_put, BINPUT => load_binput, LONG_BINPUT => load_long_binput,
+    MEMOIZE => load_memoize, GET => load_get, BINGET => load_binget, LONG_BINGET => load_long_binget,
+    // names (ops/names.rs)
+    GLOBAL => load_global, STACK_GLOBAL => load_stack_global,
+    EXT1 => load_ext1, EXT2 => load_ext2, EXT4 => load_ext4,
+    PERSID => load_persid, BINPERSID => load_binpersid,
+    // calls (ops/calls.rs) and BUILD (ops/build.rs)
+    REDUCE => load_reduce, NEWOBJ => load_newobj, NEWOBJ_EX => load_newobj_ex,
+    INST => load_inst, OBJ => load_obj, BUILD => load_build,
+}
+
+/// The opcode `code` names, or None for a byte that is no opcode ("invalid load key").
+pub fn op(code: u8) -> Option<&'static Op> {
+    OPS[code as usize].as_ref()
+}
+
 /// The opcode's name for messages, or None for a byte that is no opcode.
-pub fn name(op: u8) -> Option<&'static str> {
-    Some(match op {
-        MARK => "MARK",
-        STOP => "STOP",
-        POP => "POP",
-        POP_MARK => "POP_MARK",
-        DUP => "DUP",
-        FLOAT => "FLOAT",
-        INT => "INT",
-        BININT => "BININT",
-        BININT1 => "BININT1",
-        LONG => "LONG",
-        BININT2 => "BININT2",
-        NONE => "NONE",
-        PERSID => "PERSID",
-        BINPERSID => "BINPERSID",
-        REDUCE => "REDUCE",
-        STRING => "STRING",
-        BINSTRING => "BINSTRING",
-        SHORT_BINSTRING => "SHORT_BINSTRING",
-        UNICODE => "UNICODE",
-        BINUNICODE => "BINUNICODE",
-        APPEND => "APPEND",
-        BUILD => "BUILD",
-        GLOBAL => "GLOBAL",
-        DICT => "DICT",
-        EMPTY_DICT => "EMPTY_DICT",
-        APPENDS => "APPENDS",
-        GET => "GET",
-        BINGET => "BINGET",
-        INST => "INST",
-        LONG_BINGET => "LONG_BINGET",
-        LIST => "LIST",
-        EMPTY_LIST => "EMPTY_LIST",
-        OBJ => "OBJ",
-        PUT => "PUT",
-        BINPUT => "BINPUT",
-        LONG_BINPUT => "LONG_BINPUT",
-        SETITEM => "SETITEM",
-        TUPLE => "TUPLE",
-        EMPTY_TUPLE => "EMPTY_TUPLE",
-        SETITEMS => "SETITEMS",
-        BINFLOAT => "BINFLOAT",
-        PROTO => "PROTO",
-        NEWOBJ => "NEWOBJ",
-        EXT1 => "EXT1",
-        EXT2 => "EXT2",
-        EXT4 => "EXT4",
-        TUPLE1 => "TUPLE1",
-        TUPLE2 => "TUPLE2",
-        TUPLE3 => "TUPLE3",
-        NEWTRUE => "NEWTRUE",
-        NEWFALSE => "NEWFALSE",
-        LONG1 => "LONG1",
-        LONG4 => "LONG4",
-        BINBYTES => "BINBYTES",
-        SHORT_BINBYTES => "SHORT_BINBYTES",
-        SHORT_BINUNICODE => "SHORT_BINUNICODE",
-        BINUNICODE8 => "BINUNICODE8",
-        BINBYTES8 => "BINBYTES8",
-        EMPTY_SET => "EMPTY_SET",
-        ADDITEMS => "ADDITEMS",
-        FROZENSET => "FROZENSET",
-        NEWOBJ_EX => "NEWOBJ_EX",
-        STACK_GLOBAL => "STACK_GLOBAL",
-        MEMOIZE => "MEMOIZE",
-        FRAME => "FRAME",
-        BYTEARRAY8 => "BYTEARRAY8",
-        NEXT_BUFFER => "NEXT_BUFFER",
-        READONLY_BUFFER => "READONLY_BUFFER",
-        _ => return None,
-    })
+pub fn name(code: u8) -> Option<&'static str> {
+    op(code).map(|o| o.name)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_protocol_5_opcode_has_a_handler() {
+        // Lib/pickle.py defines 68 opcodes for protocols 0-5.
+        assert_eq!(super::OPS.iter().flatten().count(), 68);
+    }
 }

@@ -85,15 +85,100 @@ pub struct Object {
     pub args: Vec<NodeId>,
     pub kwargs: Option<NodeId>,
     pub how: CallKind,
+    /// What the machine knows about the instance's class: a registered class it models
+    /// exactly, or nothing (an unregistered class instantiated without arguments, or the
+    /// result of a call it did not model).
+    pub class: ClassKnowledge,
     /// BUILD states applied to it, in order.
     pub state: Vec<NodeId>,
     /// Items appended or added to it (APPENDS, ADDITEMS on a non-container).
     pub items: Vec<NodeId>,
     /// Key/value pairs set on it (SETITEMS on a non-container, e.g. a dict subclass).
     pub dict_items: Vec<(NodeId, NodeId)>,
+    /// The instance `__dict__` as BUILD wrote it (dict state keys and slot state setattr):
+    /// what a later instance lookup (`__setstate__`, `extend`, `add`, joblib's `read`) finds
+    /// before the class.
+    pub attrs: Attrs,
     /// Set when this object is an allowlisted placeholder awaiting BUILD (numpy `_reconstruct`,
     /// legacy `torch.FloatTensor()`, joblib wrapper).
     pub placeholder: Option<Placeholder>,
+}
+
+impl Object {
+    /// An object made by `how` from `callable` and `args`, with nothing written into it yet.
+    pub fn new(
+        callable: NodeId,
+        args: Vec<NodeId>,
+        kwargs: Option<NodeId>,
+        how: CallKind,
+        class: ClassKnowledge,
+    ) -> Self {
+        Object {
+            callable,
+            args,
+            kwargs,
+            how,
+            class,
+            state: Vec::new(),
+            items: Vec::new(),
+            dict_items: Vec::new(),
+            attrs: Attrs::default(),
+            placeholder: None,
+        }
+    }
+}
+
+/// What the machine knows about an object's class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassKnowledge {
+    /// An instance of a registered class (`argparse.Namespace`, joblib's wrapper): its
+    /// reachable methods are known (and checked against the installed library by tests).
+    Registered(crate::policy::registry::Kind),
+    /// A `__torch__.*` class of a TorchScript archive: its code is the archive's own, graded by
+    /// the TorchScript analysis.
+    TorchScript,
+    /// Anything else: its class's own methods, a `__getattr__`, or a planted value may answer
+    /// any lookup.
+    Unknown,
+}
+
+/// An instance `__dict__`: keys in first-set order, re-setting a key replaces its value.
+#[derive(Debug, Clone, Default)]
+pub struct Attrs {
+    entries: Vec<(AttrKey, NodeId)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrKey {
+    /// A str key: an attribute name a lookup can find.
+    Name(Box<str>),
+    /// Any other hashable key (dict state may hold them; no attribute lookup finds them).
+    Other(NodeId),
+}
+
+impl Attrs {
+    pub fn set(&mut self, key: AttrKey, value: NodeId) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// The value a lookup of `name` finds in this `__dict__`.
+    pub fn get(&self, name: &str) -> Option<NodeId> {
+        self.entries.iter().find_map(|(k, v)| match k {
+            AttrKey::Name(n) if &**n == name => Some(*v),
+            _ => None,
+        })
+    }
+
+    pub fn entries(&self) -> &[(AttrKey, NodeId)] {
+        &self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +187,6 @@ pub enum Placeholder {
     NumpyArray,
     /// `torch.FloatTensor()` / `torch.Tensor()` etc., filled by BUILD `(storage, offset, size, stride)`.
     LegacyTensor(Option<TorchDtype>),
-    /// `joblib.numpy_pickle.NumpyArrayWrapper`, whose data follows the BUILD opcode in the stream.
-    JoblibArray,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +204,8 @@ pub struct Dict {
     /// Position of each hashable key in `entries`, so that re-setting a key replaces its value
     /// in place like Python does.
     index: HashMap<Key, usize>,
-    /// `__dict__` set by BUILD (state_dict `_metadata`).
-    pub attrs: Option<NodeId>,
+    /// The instance `__dict__` BUILD wrote (state_dict `_metadata`); plain dicts have none.
+    pub attrs: Attrs,
 }
 
 impl Dict {
@@ -131,7 +214,7 @@ impl Dict {
             kind,
             entries: Vec::new(),
             index: HashMap::new(),
-            attrs: None,
+            attrs: Attrs::default(),
         }
     }
 }
@@ -167,9 +250,37 @@ pub struct TensorNode {
     pub conj: bool,
     pub neg: bool,
     pub layout: TensorLayout,
+    /// The `requires_grad` the rebuilder set (a Parameter made from it keeps it).
+    pub requires_grad: bool,
     /// Pickled as `nn.Parameter`: its `requires_grad` (what `torch.load(weights_only=True)`
     /// gives back), reported so that the Python guard can return the same type.
     pub parameter: Option<bool>,
+    /// The dtype a rebuilder converts the data to (`.to(dtype)`): the storage's own dtype or a
+    /// refusal, never a silent conversion.
+    pub cast: Option<TorchDtype>,
+    /// Python attributes set on the tensor (`_set_obj_state` keys that are not tensor
+    /// attributes), which later instance lookups find.
+    pub attrs: Attrs,
+}
+
+impl TensorNode {
+    /// A tensor of `layout` over `storage`, with no view, flags or attributes yet.
+    pub fn new(storage: Option<NodeId>, layout: TensorLayout) -> Self {
+        TensorNode {
+            storage,
+            dtype: None,
+            offset: 0,
+            size: Vec::new(),
+            stride: Vec::new(),
+            conj: false,
+            neg: false,
+            layout,
+            requires_grad: false,
+            parameter: None,
+            cast: None,
+            attrs: Attrs::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

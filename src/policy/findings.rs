@@ -104,6 +104,18 @@ pub enum Rule {
     MalformedSafetensors,
     #[serde(rename = "MG020")]
     LookalikeSource,
+    /// An instance lookup the loader makes (`__setstate__` on BUILD, `extend`/`append` on
+    /// APPENDS, `add` on ADDITEMS, joblib's `read`) may find a value the pickle planted.
+    #[serde(rename = "MG021")]
+    PlantedCall,
+    /// The loader would change a tensor's storage, data, dtype or type after rebuilding it
+    /// (BUILD on a tensor, `_set_obj_state` with a tensor attribute, an unmodelled subclass).
+    #[serde(rename = "MG022")]
+    TensorStateChange,
+    /// The C unpickler (pickle.load, torch.load) and the pure-Python one (joblib) disagree: one
+    /// raises where the other goes on. modelguard reads on, as the lenient one does.
+    #[serde(rename = "MG023")]
+    LoaderDifferential,
 }
 
 impl Rule {
@@ -129,10 +141,13 @@ impl Rule {
             Rule::SandboxViolation => "MG018",
             Rule::MalformedSafetensors => "MG019",
             Rule::LookalikeSource => "MG020",
+            Rule::PlantedCall => "MG021",
+            Rule::TensorStateChange => "MG022",
+            Rule::LoaderDifferential => "MG023",
         }
     }
 
-    pub const ALL: [Rule; 20] = [
+    pub const ALL: [Rule; 23] = [
         Rule::DangerousCall,
         Rule::DangerousGlobal,
         Rule::UnknownCall,
@@ -153,7 +168,39 @@ impl Rule {
         Rule::SandboxViolation,
         Rule::MalformedSafetensors,
         Rule::LookalikeSource,
+        Rule::PlantedCall,
+        Rule::TensorStateChange,
+        Rule::LoaderDifferential,
     ];
+
+    /// The severity this rule's findings usually carry (SARIF's rule-level rank, the README's
+    /// rules table); a finding's own severity is what its grade says.
+    pub fn typical_severity(self) -> Severity {
+        match self {
+            Rule::DangerousCall | Rule::SandboxViolation => Severity::Critical,
+            Rule::DangerousGlobal
+            | Rule::UnknownCall
+            | Rule::BuildOnGlobal
+            | Rule::DottedGlobal
+            | Rule::ExtensionOpcode
+            | Rule::FrameInconsistency
+            | Rule::BrokenAfterCalls
+            | Rule::MalformedSafetensors
+            | Rule::LookalikeSource
+            | Rule::PlantedCall
+            | Rule::TensorStateChange
+            | Rule::NestedPickle => Severity::High,
+            Rule::UnknownClass
+            | Rule::UnknownGlobal
+            | Rule::UnexpectedPersistentId
+            | Rule::ContainerAnomaly
+            | Rule::ModulePickle
+            | Rule::LoaderDifferential
+            | Rule::ExtensionMismatch => Severity::Medium,
+            Rule::TrailingBytes => Severity::Low,
+            Rule::TorchScriptCode => Severity::Info,
+        }
+    }
 
     pub fn from_id(id: &str) -> Option<Rule> {
         Rule::ALL.iter().copied().find(|r| r.id() == id)
@@ -181,6 +228,9 @@ impl Rule {
             Rule::TorchScriptCode => ("torchscript-code", "TorchScript source code is present and runs when the file is loaded with torch.jit.load."),
             Rule::SandboxViolation => ("sandbox-violation", "Parsing the file made the jailed worker attempt a forbidden system call."),
             Rule::MalformedSafetensors => ("malformed-safetensors", "A safetensors file whose header the strict validator rejects (hostile lengths, offsets, shapes, dtypes, keys)."),
+            Rule::PlantedCall => ("planted-call", "The loader looks up a method on an instance (BUILD's __setstate__, APPENDS' extend, ADDITEMS' add) where the pickle may have planted a callable of its choosing."),
+            Rule::LoaderDifferential => ("loader-differential", "The C unpickler (pickle.load, torch.load) and the pure-Python one (joblib) disagree on this stream: one raises where the other goes on."),
+            Rule::TensorStateChange => ("tensor-state-change", "The loader would change a tensor's data, dtype, storage or type after rebuilding it; modelguard refuses rather than write different weights."),
             Rule::LookalikeSource => ("lookalike-source", "The model's source names an organisation or repository that imitates a well-known one (homoglyphs, digit/letter swaps, dropped or swapped letters), as in PoisonGPT."),
         }
     }
@@ -248,7 +298,11 @@ impl Findings {
         self.items.iter().any(|f| {
             matches!(
                 f.rule,
-                Rule::DangerousCall | Rule::UnknownCall | Rule::UnknownClass | Rule::BuildOnGlobal
+                Rule::DangerousCall
+                    | Rule::UnknownCall
+                    | Rule::UnknownClass
+                    | Rule::BuildOnGlobal
+                    | Rule::PlantedCall
             )
         })
     }

@@ -1,6 +1,7 @@
-//! What each global means: the allowlist of tensor rebuilders and safe data classes, how they
-//! are interpreted, and the severity of everything else.
+//! What each global means and how severe each finding is: the registry of modelled names
+//! (`registry.toml`), the interpreters of registered calls, and the grades.
 
 pub mod findings;
-pub mod globals;
+pub mod grade;
 pub mod interpret;
+pub mod registry;

@@ -182,6 +182,7 @@ impl Runner {
             format: Options {
                 skip_unsupported: false,
                 limits: self.limits.clone(),
+                ..Default::default()
             },
             fail_on,
             dedup: job.new.options.dedup,
@@ -358,6 +359,7 @@ fn scan_report(report: &Report, opts: &ConvertOptions) -> ScanReport {
                 reason: f.error.clone(),
                 findings,
                 suppressed: Vec::new(),
+                unscanned: Vec::new(),
                 warnings: f.warnings.clone(),
             }
         })

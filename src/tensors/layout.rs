@@ -6,7 +6,7 @@
 //! `guard_torch_load`) needs to know whether the root *was* a flat state dict, whether it was an
 //! `OrderedDict` with `_metadata`, and which tensors were `nn.Parameter`s.
 
-use crate::pickle::value::{DictKind, Graph, Node, NodeId};
+use crate::pickle::value::{AttrKey, DictKind, Graph, Node, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,9 +43,13 @@ impl Layout {
             return layout;
         }
         // Attributes other than a representable `_metadata` make the root more than a table.
-        let metadata = match d.attrs.map(|attrs| state_dict_metadata(g, attrs)) {
-            Some(None) => return layout,
-            found => found.flatten(),
+        let metadata = match d.attrs.entries() {
+            [] => None,
+            [(AttrKey::Name(k), v)] if &**k == "_metadata" => match state_dict_metadata(g, *v) {
+                Some(m) => Some(m),
+                None => return layout,
+            },
+            _ => return layout,
         };
         let mut parameters = BTreeMap::new();
         for &(k, v) in &d.entries {
@@ -87,19 +91,10 @@ fn root_type(n: &Node) -> &'static str {
     }
 }
 
-/// The BUILD state of a state dict: `{"_metadata": OrderedDict(prefix -> {str: int})}` and
-/// nothing else; any other attribute makes the root not representable (None).
-fn state_dict_metadata(g: &Graph, attrs: NodeId) -> Option<StateDictMetadata> {
-    let Node::Dict(state) = g.get(attrs) else {
-        return None;
-    };
-    let [(key, value)] = state.entries.as_slice() else {
-        return None;
-    };
-    if !matches!(g.get(*key), Node::Str(k) if &**k == "_metadata") {
-        return None;
-    }
-    let Node::Dict(prefixes) = g.get(*value) else {
+/// The `_metadata` attribute of a state dict: OrderedDict(prefix -> {str: int}), or None when
+/// it is anything else (the root is then not representable).
+fn state_dict_metadata(g: &Graph, value: NodeId) -> Option<StateDictMetadata> {
+    let Node::Dict(prefixes) = g.get(value) else {
         return None;
     };
     let mut out = StateDictMetadata::new();

@@ -105,7 +105,7 @@ impl Config {
                 .global
                 .rsplit_once('.')
                 .ok_or_else(|| format!("allow: {:?} is not module.name", a.global))?;
-            if crate::policy::globals::is_dangerous(m, n) {
+            if crate::policy::registry::dangerous(m, n).is_some() {
                 return Err(format!(
                     "allow: {} is a known dangerous callable and cannot be allowed",
                     a.global
