@@ -128,6 +128,42 @@ py_failed=$( (grep -Eo '[0-9]+ failed' "$pylog" || true) | tail -1 | awk '{s+=$1
 passed=$((passed + py_passed))
 failed=$((failed + py_failed))
 
+# >>> differential oracle (tests/oracle/, docs/oracle.md) >>>
+# The real loaders (pickle C and Python, torch.load both ways, joblib, numpy) run generated
+# pickles in a bubblewrap sandbox; modelguard's scan/convert verdicts are checked against what
+# they did. Bounded: seed 1, at most 400 candidates and 240 s, no minimisation; it fails on a
+# counterexample whose signature is not kept under tests/fixtures/oracle/.
+echo "== differential oracle: sandbox and tracer tests, then a bounded run (seed 1)"
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "error: the oracle needs bubblewrap (apt-get install bubblewrap)"; exit 1
+  fi
+fi
+oracle_stamp=$(sha256sum tests/oracle/requirements.txt | cut -c1-64)
+if [ "$(cat "$pyvenv/.oracle-requirements" 2>/dev/null)" != "$oracle_stamp" ]; then
+  "$pyvenv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/oracle/requirements.txt
+  echo "$oracle_stamp" > "$pyvenv/.oracle-requirements"
+fi
+orlog=$(mktemp)
+trap 'rm -f "$log" "$pylog" "$orlog"' EXIT
+"$pyvenv/bin/python" -m pytest -q -p no:cacheprovider tests/oracle 2>&1 | tee "$orlog" || true
+passed=$((passed + $( (grep -Eo '[0-9]+ passed' "$orlog" || true) | tail -1 | awk '{s+=$1} END {print s+0}')))
+failed=$((failed + $( (grep -Eo '[0-9]+ failed' "$orlog" || true) | tail -1 | awk '{s+=$1} END {print s+0}')))
+grep -Eq '[0-9]+ passed' "$orlog" || failed=$((failed + 1))
+# target/release/modelguard was built by `cargo test --release` above
+if nice -n 5 "$pyvenv/bin/python" tests/oracle/run.py --seed 1 --max-candidates 400 --budget-seconds 240 \
+     --jobs 2 --no-minimise; then
+  passed=$((passed + 1))
+else
+  echo "error: the oracle found a counterexample not kept under tests/fixtures/oracle (see above)"
+  failed=$((failed + 1))
+fi
+[ "$failed" = 0 ] || { echo "tests: $passed passed, $failed failed"; exit 1; }
+# <<< differential oracle <<<
+
 echo "== debug build: the jail must work in the build 'cargo build' makes too"
 cargo build --quiet
 target/debug/modelguard doctor | grep -q "native jail: NOT WORKING" && { target/debug/modelguard doctor; exit 1; }
