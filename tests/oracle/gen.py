@@ -170,6 +170,12 @@ FOCUS_PREFIXES = ("torch.nn.", "torch.optim.", "torch.ao.nn.", "torch.nn.utils."
                   "torch.", "numpy.", "joblib.", "sklearn.", "copyreg", "builtins", "_codecs")
 
 
+def stable_choice(rng, seq):
+    """One random() whatever len(seq) is: an edit of the registry changes which name is drawn,
+    not the rest of the candidate (rng.choice's rejection sampling would shift the stream)."""
+    return seq[min(int(rng.random() * len(seq)), len(seq) - 1)]
+
+
 class Vocab:
     def __init__(self, entries: list, registry):
         self.registry = registry
@@ -205,7 +211,7 @@ class Vocab:
         """A callable to plant or call: introspected functions/classes, or a registry name."""
         r = rng.random()
         if r < 0.15:
-            m, n = rng.choice(self.registry.names())
+            m, n = stable_choice(rng, self.registry.names())
             return {"module": m, "name": n}
         if r < 0.6:
             return self.function(rng)
@@ -624,7 +630,7 @@ def t_joblib_wrapper(rng, vocab, proto):
 def t_registry_misuse(rng, vocab, proto):
     """A registry name called with arguments chosen at random (any shape)."""
     e = pk.Emitter(proto, rng)
-    m, n = rng.choice(vocab.registry.names())
+    m, n = stable_choice(rng, vocab.registry.names())
     args = tuple(rand_simple(rng) for _ in range(rng.randint(0, 4)))
     how = rng.choice(["reduce", "newobj"] if proto >= 2 else ["reduce", "inst"])
     if how == "reduce":

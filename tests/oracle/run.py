@@ -284,6 +284,50 @@ class Runner:
         return "\n".join(L)
 
 
+def refresh(args, reg, binary):
+    """Re-run the loaders and modelguard on every kept fixture and rewrite its ground truth
+    (the tracer or the registry changed); `status` and `class` stay as they are."""
+    r = Runner(args, reg)
+    r.binary = binary
+    sb = Sandbox(args.venv)
+    sb.start()
+    n = 0
+    try:
+        for p in sorted(glob.glob(os.path.join(FIXTURES, "*", "*.json"))):
+            with open(p) as f:
+                j = json.load(f)
+            fpath = os.path.join(os.path.dirname(p), j["file"])
+            with open(fpath, "rb") as f:
+                data = f.read()
+            cand = gen.Candidate(name=j["name"], cls=j["class"], template=j["template"], container=j["container"],
+                                 ops=[], proto=j["protocol"], note=j["note"])
+            viols, level, obs, mg, rep = r.evaluate(sb, cand, data=data)
+            if viols is None:
+                print(f"refresh: {p}: sandbox error {rep}", file=sys.stderr)
+                continue
+            now = sorted({s for _, s, _ in r.violation_sigs(cand, viols, obs)})
+            # what was violated when it was found stays (the regression it guards); the
+            # loaders' ground truth is re-recorded, and what modelguard does now is noted
+            j.update({"signatures": sorted(set(j.get("signatures", [])) | set(now)),
+                      "violations_at_refresh": viols, "required_level": level,
+                      "modelguard_at_refresh": {k: mg.get(k) for k in ("verdict", "findings", "convert_exit",
+                                                                       "convert_findings")},
+                      "required": {"scan_verdict_in": ["malicious", "error"] if level == 2 else
+                                   (["suspicious", "malicious", "error"] if level == 1 else None),
+                                   "convert_refused": level == 2},
+                      "primary": trim_trace(rep["results"][cand.primary]),
+                      "observations": [o.as_json() for o in obs if o.level > 0][:40],
+                      "loaders": {k: trim_trace(v) for k, v in rep["results"].items()}})
+            with open(p, "w") as f:
+                json.dump(j, f, indent=1, sort_keys=True, default=str)
+                f.write("\n")
+            n += 1
+            print(f"refreshed {os.path.relpath(p, REPO)}: level {level}, {len(viols)} violation(s)")
+    finally:
+        sb.close()
+    return n
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
@@ -299,6 +343,8 @@ def main(argv=None):
     ap.add_argument("--minimise-tests", type=int, default=60)
     ap.add_argument("--load-timeout", type=float, default=15)
     ap.add_argument("--json", help="write the summary numbers as JSON here")
+    ap.add_argument("--refresh", action="store_true",
+                    help="re-record the ground truth of every kept fixture (after a tracer change) and exit")
     args = ap.parse_args(argv)
     ensure_bubblewrap()
     if not os.path.exists(args.binary):
@@ -309,6 +355,12 @@ def main(argv=None):
     snap = os.path.join(snap_dir, "modelguard")
     shutil.copy2(args.binary, snap)
     reg = Registry()
+    if args.refresh:
+        try:
+            refresh(args, reg, snap)
+        finally:
+            shutil.rmtree(snap_dir, ignore_errors=True)
+        return 0
     r = Runner(args, reg)
     r.binary = snap
     r.bin_sha = hashlib.sha256(open(snap, "rb").read()).hexdigest()

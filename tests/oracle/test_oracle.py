@@ -83,8 +83,9 @@ def test_appends_on_planted_extend(sb):
 
 
 def test_newobj_without_args_is_a_restore(sb):
+    assert REG.use("json.decoder", "JSONDecoder") is None  # an installed class the machine does not model
     e = emitter(2)
-    e.glob("fractions", "Fraction")
+    e.glob("json.decoder", "JSONDecoder")
     e.tuple_of([])
     e.op("NEWOBJ")
     _, level, cats = run(sb, pk.encode(e.stop()), "pickle", ["pickle_py"])
@@ -102,6 +103,7 @@ def test_reduce_with_args_is_a_call(sb):
 
 
 def test_reference_only_is_an_import(sb):
+    assert REG.use("json.decoder", "JSONDecoder") is None
     e = emitter(4)
     e.glob("json.decoder", "JSONDecoder")
     _, level, cats = run(sb, pk.encode(e.stop()), "pickle", ["pickle", "pickle_py"])
@@ -137,8 +139,8 @@ def test_legacy_stream_loads(sb):
 
 def test_generator_is_reproducible():
     vocab = gen.Vocab([{"module": "json", "name": "dumps", "kind": "function", "required": ["obj"]},
-                       {"module": "fractions", "name": "Fraction", "kind": "class", "has_dict": False,
-                        "new": "fractions.Fraction", "container": []}], REG)
+                       {"module": "json.decoder", "name": "JSONDecoder", "kind": "class", "has_dict": True,
+                        "new": "builtins.object", "container": []}], REG)
     a = [gen.make(7, i, vocab) for i in range(40)]
     b = [gen.make(7, i, vocab) for i in range(40)]
     assert [x.data() for x in a] == [x.data() for x in b]

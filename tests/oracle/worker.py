@@ -153,6 +153,7 @@ def _is_write_open(args):
 
 
 INSTRUMENTED = {"find_class", "load_reduce", "load_newobj", "load_newobj_ex", "_instantiate", "load_build",
+                "_load_build", "_joblib_read_lookup",
                 "load_append", "load_appends", "load_additems", "load_setitem", "load_setitems",
                 "_c_pickle_load", "_container_method", "_newobj_common"}
 
@@ -411,6 +412,34 @@ def _obj_info(obj):
 
 
 def load_build(self):
+    try:
+        _load_build(self)
+    finally:
+        _joblib_read_lookup(self)
+
+
+def _joblib_read_lookup(self):
+    """joblib's NumpyUnpickler.load_build calls `wrapper.read(self)` right after this BUILD when
+    the object is a NumpyArrayWrapper/NDArrayWrapper: record where `read` is found."""
+    if not isinstance(self, joblib.numpy_pickle.NumpyUnpickler) or not self.stack:
+        return
+    inst = self.stack[-1]
+    wrappers = (joblib.numpy_pickle.NumpyArrayWrapper, joblib.numpy_pickle.NDArrayWrapper)
+    if not isinstance(inst, wrappers):
+        return
+    where, owner, _ = lookup_origin(inst, "read")
+    extra = {}
+    if where == "instance":
+        try:
+            val = object.__getattribute__(inst, "__dict__")["read"]
+            extra = {"target": qual(val), "callable": callable(val)}
+        except Exception:  # noqa: BLE001
+            pass
+    R.call(op="container", how="joblib-read", method="read", origin=where, owner=owner, exact=None, **extra,
+           **_obj_info(inst))
+
+
+def _load_build(self):
     stack = self.stack
     state = stack.pop()
     inst = stack[-1]
