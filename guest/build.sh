@@ -21,5 +21,7 @@ export RUSTC=/usr/bin/rustc
 export RUSTC_BOOTSTRAP=1
 export __CARGO_TESTS_ONLY_SRC_ROOT=/usr/lib/rustlib/src/rust/library
 export CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld
-export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C link-self-contained=no -L /usr/lib/wasm32-wasi -C link-arg=/usr/lib/wasm32-wasi/crt1-command.o"
+export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C link-self-contained=no -L /usr/lib/wasm32-wasi"
+# Linked into the guest binaries only (guest/build.rs), not into dependencies built as cdylibs.
+export MODELGUARD_GUEST_CRT1=/usr/lib/wasm32-wasi/crt1-command.o
 exec /usr/bin/cargo build --release --target wasm32-wasip1 -Zbuild-std=std,panic_abort --target-dir target

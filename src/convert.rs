@@ -267,6 +267,9 @@ pub struct Outcome {
     /// The pickled root's shape (what `torch.load(weights_only=True)` would return).
     #[serde(default)]
     pub layout: Option<crate::tensors::layout::Layout>,
+    /// What was recognised but not read although it can carry code (the file, or members).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unscanned: Vec<crate::formats::registry::Unscanned>,
 }
 
 impl Outcome {
@@ -295,6 +298,7 @@ impl Outcome {
             findings,
             error: analysis.error.as_ref().map(OutcomeError::from),
             layout: analysis.layout,
+            unscanned: analysis.unscanned,
             ..Default::default()
         };
         (out, analysis.tensors)
@@ -313,7 +317,21 @@ pub fn run<R: Read + Seek, W: Write>(
     if opts.scan_only {
         return crate::scan::run(input, len, opts);
     }
-    let (mut out, tensors) = Outcome::analysed(analyze(input, len, opts), opts.fail_on);
+    let analysis = analyze(input, len, opts);
+    let not_convertible = formats::not_convertible(analysis.format);
+    let (mut out, tensors) = Outcome::analysed(analysis, opts.fail_on);
+    if let Some(message) = not_convertible {
+        // Archives are read for their findings (a payload inside refuses, exit 1), but are
+        // never converted; formats modelguard does not read are never converted either.
+        let message = match &out.error {
+            Some(e) => format!("{message} (reading it also failed: {})", e.message),
+            None => message,
+        };
+        out.error = Some(OutcomeError {
+            kind: "unsupported".into(),
+            message,
+        });
+    }
     if out.refused || out.error.is_some() {
         return out;
     }

@@ -30,11 +30,19 @@ pub struct Limits {
     pub max_inflated_member: u64,
     /// Members in one archive.
     pub max_archive_members: usize,
+    /// Bytes decompressed from one file in all (archive members, nested archives, compressed
+    /// files): a 7z or gzip bomb ends here, not in memory.
+    #[serde(default = "default_archive_inflated")]
+    pub max_archive_inflated: u64,
     /// Total bytes of tensor data written.
     pub max_output_bytes: u64,
     /// Output bytes per distinct stored byte, beyond a 256 MiB allowance: aliases and stride-0
     /// views repeat stored bytes, so a tiny file could otherwise demand terabytes.
     pub max_view_expansion: u64,
+}
+
+fn default_archive_inflated() -> u64 {
+    1 << 30
 }
 
 /// Output any file may produce beyond `max_view_expansion` times its stored bytes.
@@ -59,6 +67,7 @@ impl Default for Limits {
             max_rank: 64,
             max_inflated_member: 256 << 20,
             max_archive_members: 1 << 16,
+            max_archive_inflated: default_archive_inflated(),
             max_output_bytes: 1 << 44,
             max_view_expansion: 4,
         }

@@ -3,6 +3,8 @@
 //! report (the engine's `Outcome` as JSON) to stderr, and takes its options as one JSON
 //! argument. No environment, no other files, no network (WASIp1 has no sockets).
 
+mod pthread_stubs;
+
 use modelguard::convert::{self, ConvertOptions, Outcome};
 use std::io::Write;
 

@@ -55,8 +55,27 @@ pub fn analyze<R: Read + Seek>(
         s => Error::malformed(format!("compressed stream is corrupt ({s:?})")),
     })?;
     drop(raw);
+    super::archive::charge(opts, inflated.len() as u64, "the compressed file")?;
     let bytes: Arc<[u8]> = Arc::from(inflated);
     let mut cursor = std::io::Cursor::new(&bytes[..]);
+    if !bytes.first().is_some_and(|&b| super::pickle_start(b)) {
+        // Not a joblib dump: a .tar.gz (read member by member) or another compressed file.
+        a.format = Format::Gzip;
+        let n = bytes.len() as u64;
+        if bytes.get(257..262) == Some(b"ustar") {
+            return super::tar::analyze(&mut cursor, n, opts, a);
+        }
+        let compressed = detect(&bytes[..bytes.len().min(4)]).is_some();
+        if !compressed && super::sniff(&mut cursor, n)? == Format::Unknown {
+            return Err(Error::UnknownFormat(
+                "a compressed file holding no model content".into(),
+            ));
+        }
+        return match super::archive::analyze_member(&mut cursor, n, "(content)", opts, a) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+    }
     pickle_file::analyze(&mut cursor, bytes.len() as u64, opts, a)?;
     if a.format == Format::Pickle {
         a.format = Format::Joblib;

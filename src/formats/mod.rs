@@ -1,12 +1,15 @@
 //! Container formats, sniffed by content (never by file name), each producing the same
 //! [`Analysis`]: tensors ready to write, findings, warnings, or the error that stopped it.
 
+pub mod archive;
 pub mod compressed;
 pub mod legacy;
 pub mod nested;
 pub mod npy;
 pub mod pickle_file;
 pub mod pystr;
+pub mod registry;
+pub mod sevenz;
 pub mod tar;
 pub mod torch_zip;
 pub mod zip;
@@ -34,6 +37,13 @@ pub enum Format {
     Npy,
     Npz,
     Safetensors,
+    /// Archives read member by member for `scan` (not checkpoints: `convert` refuses them).
+    Zip,
+    Tar,
+    Gzip,
+    SevenZip,
+    /// A format that can carry code but that modelguard does not read (see [`registry`]).
+    Unread(registry::Kind),
     Unknown,
 }
 
@@ -49,6 +59,11 @@ impl Format {
             Format::Npy => "npy",
             Format::Npz => "npz",
             Format::Safetensors => "safetensors",
+            Format::Zip => "zip",
+            Format::Tar => "tar",
+            Format::Gzip => "gzip",
+            Format::SevenZip => "7z",
+            Format::Unread(kind) => kind.id(),
             Format::Unknown => "unknown",
         }
     }
@@ -75,6 +90,9 @@ pub struct Analysis {
     pub error: Option<Error>,
     /// The pickled root's shape (pickle-based formats only).
     pub layout: Option<Layout>,
+    /// What was recognised but not read although it can carry code (the file itself, or
+    /// archive members).
+    pub unscanned: Vec<registry::Unscanned>,
 }
 
 impl Default for Analysis {
@@ -87,12 +105,15 @@ impl Default for Analysis {
             warnings: Vec::new(),
             error: None,
             layout: None,
+            unscanned: Vec::new(),
         }
     }
 }
 
 /// Read a model file from any seekable source of length `len`.
 pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis {
+    // A fresh decompression budget per file; archive members share their file's.
+    let _file = archive::Nest::enter(&opts.limits);
     let mut a = Analysis::default();
     let result = (|| -> Result<()> {
         let mut head = [0u8; 4];
@@ -109,6 +130,20 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
                 torch_zip::analyze_zip(r, len, opts, &mut a)
             }
             Format::TorchTar => tar::analyze(r, len, opts, &mut a),
+            Format::SevenZip => sevenz::analyze(r, len, opts, &mut a),
+            Format::Unread(kind) => {
+                let mut u = registry::Unscanned::of(kind, None);
+                if kind == registry::Kind::Hdf5 {
+                    if let Some(at) = registry::hdf5_superblock(r, len) {
+                        u.reason = format!("HDF5 superblock at offset {at}: {}", u.reason);
+                    }
+                }
+                a.unscanned.push(u);
+                Ok(())
+            }
+            Format::Zip | Format::Tar | Format::Gzip => {
+                unreachable!("archives are found while reading zips, tars and gzip files")
+            }
             Format::Npy => npy::analyze(r, len, opts, &mut a),
             Format::Pickle | Format::Joblib | Format::TorchLegacy => {
                 pickle_file::analyze(r, len, opts, &mut a)
@@ -126,7 +161,79 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
         a.tensors.clear();
         a.error = Some(e);
     }
+    // h5py finds an HDF5 superblock behind a user block whatever the first bytes are.
+    if a.format != Format::Unread(registry::Kind::Hdf5) {
+        if let Some(at) = registry::hdf5_superblock(r, len) {
+            let mut u = registry::Unscanned::of(registry::Kind::Hdf5, None);
+            u.reason = format!(
+                "also an HDF5 file (superblock at offset {at}): {}",
+                u.reason
+            );
+            a.unscanned.push(u);
+        }
+    }
     a
+}
+
+/// Why `convert` refuses a format it can read but that is not a checkpoint, or one it does not
+/// read at all.
+pub fn not_convertible(format: Format) -> Option<String> {
+    let archive = "`modelguard scan` reads the pickles inside it";
+    Some(match format {
+        Format::SevenZip => {
+            format!("a 7z archive is not a checkpoint: torch.load cannot open it; {archive}")
+        }
+        Format::Zip => {
+            format!("a zip archive without `<root>/data.pkl` is not a torch checkpoint; {archive}")
+        }
+        Format::Tar | Format::Gzip => format!(
+            "a tar or gzip archive without `storages`, `tensors` and `pickle` members is not a \
+             torch checkpoint; {archive}"
+        ),
+        Format::Unread(kind) => {
+            let e = registry::entry(kind);
+            format!(
+                "{} files are not read by modelguard and can carry code ({}); nothing was \
+                 converted",
+                e.name, e.carries
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// Whether a pickle guess failed the way text does: the first byte is a protocol-0 opcode
+/// letter, not PROTO, and the stream broke before anything ran (CPython rejects it the same way).
+pub fn is_text_not_pickle(a: &Analysis, first: Option<u8>) -> bool {
+    a.format == Format::Pickle && a.findings.is_empty() && a.error.is_some() && first != Some(0x80)
+}
+
+/// The first byte of a pickle stream: PROTO, or a protocol 0/1 opcode a stream can begin with.
+pub fn pickle_start(b: u8) -> bool {
+    matches!(
+        b,
+        0x80 | b'('
+            | b'c'
+            | b'}'
+            | b']'
+            | b')'
+            | b'N'
+            | b'I'
+            | b'S'
+            | b'V'
+            | b'X'
+            | b'K'
+            | b'J'
+            | b'L'
+            | b'F'
+            | b'G'
+            | b'U'
+            | b'T'
+            | b'i'
+            | b'l'
+            | b'd'
+            | b't'
+    )
 }
 
 /// Decide the format from the first bytes (formats.md §9). Legacy torch vs plain pickle is
@@ -144,6 +251,9 @@ pub fn sniff<R: Read + Seek>(r: &mut R, len: u64) -> Result<Format> {
     if head.len() >= 262 && &head[257..262] == b"ustar" {
         return Ok(Format::TorchTar);
     }
+    if head.starts_with(sevenz::MAGIC) {
+        return Ok(Format::SevenZip);
+    }
     if head.len() >= 9 {
         let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
         let rest = &head[8..];
@@ -155,31 +265,13 @@ pub fn sniff<R: Read + Seek>(r: &mut R, len: u64) -> Result<Format> {
             return Ok(Format::Safetensors);
         }
     }
+    // Before the pickle guess: `GGUF` and zstd's first byte are protocol-0 opcode letters.
+    if let Some(kind) = registry::detect_head(&head) {
+        return Ok(Format::Unread(kind));
+    }
     match head.first() {
-        Some(0x80) => Ok(Format::Pickle),
-        // Protocol 0/1 pickles start with an opcode byte; accept the ones a stream can begin with.
-        Some(
-            b'(' | b'c' | b'}' | b']' | b')' | b'N' | b'I' | b'S' | b'V' | b'X' | b'K' | b'J'
-            | b'L' | b'F' | b'G' | b'U' | b'T' | b'i' | b'l' | b'd' | b't',
-        ) => Ok(Format::Pickle),
-        _ => {
-            for (magic, what) in [
-                (&b"BZh"[..], "bzip2"),
-                (b"\xfd7zXZ", "xz"),
-                (b"\x04\x22\x4d\x18", "lz4"),
-                (b"7z\xbc\xaf\x27\x1c", "7z"),
-                (b"ZF", "legacy joblib zlib"),
-                (b"GGUF", "GGUF"),
-                (b"PYTORCH1", "pre-release torch"),
-            ] {
-                if head.starts_with(magic) {
-                    return Err(Error::UnknownFormat(format!(
-                        "{what} files are not supported"
-                    )));
-                }
-            }
-            Ok(Format::Unknown)
-        }
+        Some(&b) if pickle_start(b) => Ok(Format::Pickle),
+        _ => Ok(registry::detect_late(r, len).map_or(Format::Unknown, Format::Unread)),
     }
 }
 

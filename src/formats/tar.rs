@@ -17,10 +17,10 @@ struct Member {
     len: u64,
 }
 
-fn members<R: Read + Seek>(r: &mut R, opts: &Options) -> Result<HashMap<String, Member>> {
+fn members<R: Read + Seek>(r: &mut R, opts: &Options) -> Result<Vec<(String, Member)>> {
     r.seek(SeekFrom::Start(0))?;
     let mut archive = tar::Archive::new(&mut *r);
-    let mut out = HashMap::new();
+    let mut out = Vec::new();
     for (n, entry) in archive.entries_with_seek()?.enumerate() {
         if n >= opts.limits.max_archive_members {
             return Err(Error::limit("max_archive_members", "too many tar members"));
@@ -31,7 +31,7 @@ fn members<R: Read + Seek>(r: &mut R, opts: &Options) -> Result<HashMap<String, 
             offset: entry.raw_file_position(),
             len: entry.size(),
         };
-        out.insert(name, m);
+        out.push((name, m));
     }
     Ok(out)
 }
@@ -42,7 +42,20 @@ pub fn analyze<R: Read + Seek>(
     opts: &Options,
     a: &mut Analysis,
 ) -> Result<()> {
-    let m = members(r, opts)?;
+    let list = members(r, opts)?;
+    let legacy = ["storages", "tensors", "pickle"];
+    if !legacy
+        .iter()
+        .all(|n| list.iter().any(|(name, _)| name == n))
+    {
+        // Not a legacy torch checkpoint: a tar of arbitrary files, read member by member.
+        let plain: Vec<(String, u64, u64)> = list
+            .into_iter()
+            .map(|(n, m)| (n, m.offset, m.len))
+            .collect();
+        return super::archive::tar_members(&plain, r, len, opts, a);
+    }
+    let m: HashMap<String, Member> = list.into_iter().collect();
     let get = |name: &str| {
         m.get(name)
             .filter(|mm| mm.offset.checked_add(mm.len).is_some_and(|e| e <= len))

@@ -52,17 +52,11 @@ pub fn analyze_zip<R: Read + Seek>(
         return analyze_npz(&zip, r, opts, a);
     }
     report_issues(&zip, &mut a.findings);
-    if zip.root().is_none() {
+    let (Some(data_pkl), Some(_)) = (data_pkl, zip.root()) else {
+        // Not a torch checkpoint: a zip of other files (a Keras or TorchServe archive, a bundle
+        // with a pickle inside), read member by member.
         scan_pickle_members(&zip, r, opts, a, None)?;
-        return Err(Error::malformed(
-            "zip archive has no root folder (torch requires one)",
-        ));
-    }
-    let Some(data_pkl) = data_pkl else {
-        scan_pickle_members(&zip, r, opts, a, None)?;
-        return Err(Error::UnknownFormat(format!(
-            "zip archive without `{root}/data.pkl`: not a torch checkpoint"
-        )));
+        return super::archive::zip_members(&zip, r, opts, a);
     };
     let script = zip.find_record("constants.pkl").is_some();
     a.format = if script {

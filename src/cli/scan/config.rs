@@ -13,11 +13,18 @@
 //! rule = "MG013"
 //! paths = ["legacy/**"]
 //! justification = "archives written by our old exporter have zero CRCs"
+//!
+//! [[unscanned]]                           # formats modelguard does not read
+//! formats = ["onnx"]                      # ids from the README's table; default: all
+//! paths = ["exports/**"]
+//! justification = "our own exports, loaded by onnxruntime without custom op libraries"
 //! ```
 //!
 //! Allowing never makes anything run: it lowers the unknown-global findings (MG003-MG006) of
 //! exactly that global to info and echoes the justification. Known dangerous callables cannot
 //! be allowed. Suppressed findings move to the file's `suppressed` list with the justification.
+//! Accepted unscanned content no longer fails the scan: it stays listed with the justification,
+//! and a file that is nothing but an unread format becomes `skipped`.
 
 use crate::policy::findings::{Rule, Severity};
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -36,6 +43,25 @@ struct File {
     allow: Vec<Allow>,
     #[serde(default)]
     suppress: Vec<Suppress>,
+    #[serde(default)]
+    unscanned: Vec<AcceptUnscanned>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptUnscanned {
+    #[serde(default)]
+    formats: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    justification: String,
+}
+
+/// An `[[unscanned]]` entry: unread content the team has looked at and accepts.
+pub struct Acceptance {
+    formats: Vec<String>,
+    paths: Option<GlobSet>,
+    pub justification: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +93,7 @@ pub struct Config {
     exclude: Option<GlobSet>,
     pub allow: Vec<Allow>,
     pub suppress: Vec<Suppression>,
+    pub unscanned: Vec<Acceptance>,
 }
 
 fn globs(patterns: &[String]) -> Result<Option<GlobSet>, String> {
@@ -128,12 +155,31 @@ impl Config {
                 justification: s.justification.clone(),
             });
         }
+        let mut unscanned = Vec::new();
+        for u in &f.unscanned {
+            for id in &u.formats {
+                let known =
+                    id == "archive" || crate::formats::registry::TABLE.iter().any(|e| e.id == id);
+                if !known {
+                    return Err(format!("unscanned: unknown format {id:?}"));
+                }
+            }
+            if u.justification.trim().is_empty() {
+                return Err("unscanned: every entry needs a justification".into());
+            }
+            unscanned.push(Acceptance {
+                formats: u.formats.clone(),
+                paths: globs(&u.paths)?,
+                justification: u.justification.clone(),
+            });
+        }
         Ok(Config {
             fail_on,
             include: globs(&f.include)?,
             exclude: globs(&f.exclude)?,
             allow: f.allow,
             suppress,
+            unscanned,
         })
     }
 
@@ -147,6 +193,14 @@ impl Config {
         self.suppress
             .iter()
             .find(|s| s.rule == rule && s.paths.as_ref().is_none_or(|g| g.is_match(relative)))
+    }
+
+    /// The `[[unscanned]]` entry accepting unread content of `format` in a file, if any.
+    pub fn acceptance(&self, format: &str, relative: &str) -> Option<&Acceptance> {
+        self.unscanned.iter().find(|a| {
+            (a.formats.is_empty() || a.formats.iter().any(|f| f == format))
+                && a.paths.as_ref().is_none_or(|g| g.is_match(relative))
+        })
     }
 
     /// The allow entry covering a finding of `rule` about `global`, if any.
@@ -204,5 +258,20 @@ justification = "zero CRCs from our exporter"
         let e = Config::parse("[[suppress]]\nrule = \"MG999\"\njustification = \"x\"\n");
         assert!(e.err().unwrap().contains("unknown rule"));
         assert!(Config::parse("colour = 1").is_err());
+        let e = Config::parse("[[unscanned]]\nformats = [\"onnx\"]\njustification = \"\"\n");
+        assert!(e.err().unwrap().contains("justification"));
+        let e = Config::parse("[[unscanned]]\nformats = [\"0nnx\"]\njustification = \"x\"\n");
+        assert!(e.err().unwrap().contains("unknown format"));
+    }
+
+    #[test]
+    fn unscanned_acceptances_match_format_and_path() {
+        let c = Config::parse(
+            "[[unscanned]]\nformats = [\"onnx\"]\npaths = [\"exports/**\"]\njustification = \"ours\"\n",
+        )
+        .unwrap();
+        assert!(c.acceptance("onnx", "exports/a.onnx").is_some());
+        assert!(c.acceptance("onnx", "other/a.onnx").is_none());
+        assert!(c.acceptance("hdf5", "exports/a.h5").is_none());
     }
 }

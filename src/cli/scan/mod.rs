@@ -11,7 +11,7 @@ use super::ScanArgs;
 use crate::convert::{ConvertOptions, EXIT_ERROR};
 use crate::formats::Options;
 use crate::policy::findings::{Finding, Rule, Severity};
-use report::{FileResult, ScanFinding, ScanReport, ScanVerdict};
+use report::{FileResult, ScanFinding, ScanReport, ScanVerdict, UnscannedPart};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +30,7 @@ pub fn run(args: &ScanArgs) -> i32 {
         format: Options {
             limits,
             skip_unsupported: true,
+            ..Default::default()
         },
         fail_on: None,
         scan_only: true,
@@ -66,8 +67,12 @@ pub fn run(args: &ScanArgs) -> i32 {
             .filter(|r| r.verdict != ScanVerdict::Skipped)
         {
             r.findings.push(ScanFinding::from(f.clone()));
-            if r.verdict != ScanVerdict::Error {
-                r.verdict = FileResult::verdict_from_findings(&r.findings);
+            // Findings can only make a file malicious; an error or unscanned content stays.
+            let v = FileResult::verdict_from_findings(&r.findings);
+            if v == ScanVerdict::Malicious
+                || matches!(r.verdict, ScanVerdict::Clean | ScanVerdict::Suspicious)
+            {
+                r.verdict = v;
             }
         }
     }
@@ -217,6 +222,7 @@ fn scan_target(t: &Target, ctx: &Ctx) -> FileResult {
         reason: None,
         findings: Vec::new(),
         suppressed: Vec::new(),
+        unscanned: Vec::new(),
         warnings: Vec::new(),
     };
     if !ctx.config.selects(&r.relative) {
@@ -278,17 +284,102 @@ fn scan_target(t: &Target, ctx: &Ctx) -> FileResult {
         sf.justification = allowed.map(|a| format!("allowed by the config: {}", a.justification));
         r.findings.push(sf);
     }
+    let mut unscanned = outcome.unscanned;
+    let not_a_model = r.findings.is_empty()
+        && (r.format == "unknown"
+            || outcome
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind == "unknown-format"));
+    if not_a_model && unscanned.is_empty() {
+        // The content matched nothing; a name that says "code-carrying format" is still
+        // something we did not read (protobuf formats have no magic bytes).
+        if let Some(u) = by_extension(path) {
+            r.format = u.format.clone();
+            unscanned.push(u);
+        }
+    }
+    r.unscanned = unscanned
+        .into_iter()
+        .map(|u| {
+            let justification = ctx
+                .config
+                .acceptance(&u.format, &r.relative)
+                .map(|a| a.justification.clone());
+            UnscannedPart {
+                member: u.member,
+                format: u.format,
+                reason: u.reason,
+                justification,
+            }
+        })
+        .collect();
     r.verdict = FileResult::verdict_from_findings(&r.findings);
     if let Some(e) = outcome.error {
-        if e.kind == "unknown-format" && r.findings.is_empty() {
-            r.verdict = ScanVerdict::Skipped;
-            r.format = "unknown".into();
+        if not_a_model {
+            // Nothing we read; unless something unread was recognised, nothing to read either.
+            if r.unscanned.is_empty() {
+                r.verdict = ScanVerdict::Skipped;
+                r.format = "unknown".into();
+            }
         } else if r.verdict != ScanVerdict::Malicious {
             r.verdict = ScanVerdict::Error;
         }
         r.reason = Some(e.message);
     }
+    settle_unscanned(&mut r);
     r
+}
+
+/// Unscanned content fails the file unless it is malicious or an error already; when the
+/// config accepts all of it, a file that is nothing but an unread format is `skipped`.
+fn settle_unscanned(r: &mut FileResult) {
+    if r.unscanned.is_empty() || matches!(r.verdict, ScanVerdict::Malicious | ScanVerdict::Error) {
+        return;
+    }
+    let pending: Vec<&UnscannedPart> = r
+        .unscanned
+        .iter()
+        .filter(|u| u.justification.is_none())
+        .collect();
+    if let Some(first) = pending.first() {
+        r.verdict = ScanVerdict::Unscanned;
+        let more = match pending.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        let at = first
+            .member
+            .as_deref()
+            .map(|m| format!("member {m}: "))
+            .unwrap_or_default();
+        r.reason = Some(format!("not read: {at}{}{more}", first.reason));
+        return;
+    }
+    let whole = r.unscanned.iter().find(|u| u.member.is_none());
+    if let (Some(u), true) = (whole, r.findings.is_empty()) {
+        r.verdict = ScanVerdict::Skipped;
+        r.reason = Some(format!(
+            "not read ({}); accepted by the config: {}",
+            u.format,
+            u.justification.as_deref().unwrap_or_default()
+        ));
+    }
+}
+
+/// The unread format a file's name says it is (only asked when its content matched nothing).
+fn by_extension(path: &Path) -> Option<crate::formats::registry::Unscanned> {
+    use crate::formats::registry;
+    let name = path.file_name()?.to_str()?;
+    let kind = registry::by_extension(name)?;
+    let mut u = registry::Unscanned::of(kind, None);
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    u.reason = format!(
+        "the content matches no format modelguard knows, and the extension .{ext} names {}: {}",
+        registry::entry(kind).name,
+        u.reason
+    );
+    Some(u)
 }
 
 /// Content that disagrees with the file's extension: the classic way past scanners that pick
@@ -303,6 +394,9 @@ fn extension_mismatch(path: &Path, format: &str) -> Option<Finding> {
         "pickle",
         "joblib",
     ];
+    if crate::formats::registry::extension_names(&ext, format) {
+        return None;
+    }
     let expected: &[&str] = match ext.as_str() {
         "safetensors" => &["safetensors"],
         "npy" => &["npy"],

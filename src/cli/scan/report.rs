@@ -12,6 +12,9 @@ pub enum ScanVerdict {
     Suspicious,
     Malicious,
     Error,
+    /// A format that can carry code but that modelguard does not read (the file, or members of
+    /// an archive): fails the gate like an error unless the config accepts it.
+    Unscanned,
     Skipped,
 }
 
@@ -22,6 +25,7 @@ impl ScanVerdict {
             ScanVerdict::Suspicious => "suspicious",
             ScanVerdict::Malicious => "malicious",
             ScanVerdict::Error => "error",
+            ScanVerdict::Unscanned => "unscanned",
             ScanVerdict::Skipped => "skipped",
         }
     }
@@ -58,6 +62,19 @@ impl From<Finding> for ScanFinding {
     }
 }
 
+/// Something in the file that was not read although it can carry code.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnscannedPart {
+    /// The archive member (`outer/inner` when nested); none for the file itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    pub format: String,
+    pub reason: String,
+    /// Why the config accepts it (then it does not fail the scan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FileResult {
     /// As the user reaches it (a Hugging Face snapshot path, not the blob it links to).
@@ -77,6 +94,9 @@ pub struct FileResult {
     /// Findings a config suppression matched (not counted, listed with the justification).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suppressed: Vec<ScanFinding>,
+    /// What was not read although it can carry code (see `verdict` `unscanned`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unscanned: Vec<UnscannedPart>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -126,7 +146,10 @@ impl ScanReport {
                     .or_default() += 1;
             }
         }
-        let errors = files.iter().any(|f| f.verdict == ScanVerdict::Error);
+        // What could not be read, or was not, fails the gate: errors and unscanned files.
+        let errors = files
+            .iter()
+            .any(|f| matches!(f.verdict, ScanVerdict::Error | ScanVerdict::Unscanned));
         let failing = fail_on.is_some_and(|level| {
             files
                 .iter()
@@ -157,6 +180,21 @@ impl ScanReport {
                 out.push_str(&format!(": {r}"));
             }
             out.push('\n');
+            for u in &f.unscanned {
+                out.push_str(&format!(
+                    "  [unscanned] {}{}: {}{}\n",
+                    u.member
+                        .as_deref()
+                        .map(|m| format!("{m}: "))
+                        .unwrap_or_default(),
+                    u.format,
+                    u.reason,
+                    u.justification
+                        .as_deref()
+                        .map(|j| format!(" (accepted by the config: {j})"))
+                        .unwrap_or_default()
+                ));
+            }
             for finding in &f.findings {
                 let loc = finding.location.to_string();
                 out.push_str(&format!(

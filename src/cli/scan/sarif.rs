@@ -8,12 +8,64 @@ use crate::policy::findings::{Rule, Severity};
 use serde_sarif::sarif::{
     ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag,
     ReportingConfiguration, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif,
-    Tool, ToolComponent,
+    Suppression, Tool, ToolComponent,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// Content modelguard did not read although it can carry code (`verdict: unscanned`). Not a
+/// finding of the pickle policy: a rule of the scan report only.
+pub const UNSCANNED_RULE: &str = "MG-UNSCANNED";
+
+fn unscanned_descriptor() -> ReportingDescriptor {
+    let description =
+        "A format that can carry code (Keras, TensorFlow, ONNX, TFLite, GGUF, archives \
+        modelguard cannot open) was not read, so nothing is known about what it runs.";
+    let mut props = BTreeMap::new();
+    props.insert(
+        "security-severity".to_string(),
+        serde_json::json!(security_severity(Severity::High)),
+    );
+    props.insert("precision".to_string(), serde_json::json!("high"));
+    ReportingDescriptor::builder()
+        .id(UNSCANNED_RULE)
+        .name("unscanned-format")
+        .short_description(text(description))
+        .full_description(text(description))
+        .help(text(format!(
+            "{description} Check the file with a tool that reads its format, or accept it in \
+             modelguard.toml ([[unscanned]] with a justification)."
+        )))
+        .default_configuration(
+            ReportingConfiguration::builder()
+                .level(serde_json::json!(ResultLevel::Error))
+                .build(),
+        )
+        .properties(
+            PropertyBag::builder()
+                .tags(vec!["security".to_string(), "supply-chain".to_string()])
+                .additional_properties(props)
+                .build(),
+        )
+        .build()
+}
+
+fn artifact(relative: &str) -> Location {
+    Location::builder()
+        .physical_location(
+            PhysicalLocation::builder()
+                .artifact_location(
+                    ArtifactLocation::builder()
+                        .uri(uri(relative))
+                        .uri_base_id("%SRCROOT%")
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
 
 /// The severity GitHub ranks a rule by (CVSS-like 0.1-10), from the severity its findings
 /// usually carry; a result's own level follows its finding.
@@ -110,20 +162,48 @@ fn uri(relative: &str) -> String {
 pub fn render(report: &ScanReport) -> serde_json::Result<String> {
     let mut results = Vec::new();
     for file in &report.files {
-        for f in &file.findings {
-            let (rule, severity) = (f.rule, f.severity);
-            let location = Location::builder()
-                .physical_location(
-                    PhysicalLocation::builder()
-                        .artifact_location(
-                            ArtifactLocation::builder()
-                                .uri(uri(&file.relative))
-                                .uri_base_id("%SRCROOT%")
-                                .build(),
-                        )
+        for u in &file.unscanned {
+            let mut fp = BTreeMap::new();
+            fp.insert(
+                "modelguardFinding/v1".to_string(),
+                crate::cli::report::hex(&Sha256::digest(
+                    format!(
+                        "{UNSCANNED_RULE}\0{}\0{}\0{}",
+                        file.relative,
+                        u.member.as_deref().unwrap_or(""),
+                        u.format
+                    )
+                    .as_bytes(),
+                )),
+            );
+            let at = u
+                .member
+                .as_deref()
+                .map(|m| format!(" (member {m})"))
+                .unwrap_or_default();
+            let mut result = SarifResult::builder()
+                .rule_id(UNSCANNED_RULE)
+                .level(ResultLevel::Error)
+                .message(
+                    Message::builder()
+                        .text(format!("{}{at}: not read: {}", file.path, u.reason))
                         .build(),
                 )
+                .locations(vec![artifact(&file.relative)])
+                .partial_fingerprints(fp)
                 .build();
+            if let Some(j) = &u.justification {
+                result.suppressions = Some(vec![Suppression::builder()
+                    .kind(serde_json::json!("external"))
+                    .status(serde_json::json!("accepted"))
+                    .justification(j.clone())
+                    .build()]);
+            }
+            results.push(result);
+        }
+        for f in &file.findings {
+            let (rule, severity) = (f.rule, f.severity);
+            let location = artifact(&file.relative);
             let mut fp = BTreeMap::new();
             fp.insert(
                 "modelguardFinding/v1".to_string(),
@@ -160,6 +240,7 @@ pub fn render(report: &ScanReport) -> serde_json::Result<String> {
             Rule::ALL
                 .iter()
                 .map(|r| rule_descriptor(*r))
+                .chain([unscanned_descriptor()])
                 .collect::<Vec<_>>(),
         )
         .build();
