@@ -63,8 +63,8 @@ pub fn analyze<R: Read + Seek>(
     }
     let mut stop: Option<Error> = None;
     let mut first_error: Option<Error> = None;
-    for block in 0..archive.blocks.len() {
-        if encrypted[block] {
+    for (block, &skip) in encrypted.iter().enumerate() {
+        if skip {
             continue;
         }
         let decoder = BlockDecoder::new_with_memory_limit(1, mem_kb, block, &archive, &password, r);
