@@ -66,8 +66,16 @@ def classify_call(loader, c, reg):
                 if c.get("recon_base") == "builtins.object":
                     if rc and reg.use(*rc) in ("new", "call"):
                         return Obs(loader, "modelled-new", 0, f"_reconstructor({c.get('recon_cls')})")
+                    if c.get("has_del"):
+                        return Obs(loader, "finalizer", 2, f"_reconstructor({c.get('recon_cls')}, object): its __del__ runs")
                     return Obs(loader, "restore-new", 1, f"_reconstructor({c.get('recon_cls')}, object)")
                 return Obs(loader, "call", 2, f"_reconstructor({c.get('recon_cls')}, {c.get('recon_base')}, ...)")
+            ncg = c.get("newobj_cls_global")
+            if g in (("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")) and ncg and reg.use(*ncg) in ("new", "call") \
+                    and (nargs == 1 or str(c.get("args", "")).endswith(", (), {})")):
+                return Obs(loader, "modelled-new", 0, f"copyreg.{g[1]}({'.'.join(ncg)})")
+            if g in (("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")) and c.get("has_del"):
+                return Obs(loader, "finalizer", 2, f"copyreg.{g[1]}{c.get('args')}: its __del__ runs")
             if g == ("copyreg", "__newobj__"):
                 if nargs == 1:
                     return Obs(loader, "restore-new", 1, f"copyreg.__newobj__{c.get('args')}")
@@ -87,6 +95,8 @@ def classify_call(loader, c, reg):
             if use in ("call", "new") and (nargs == 0 or use == "call"):
                 return Obs(loader, "modelled-new", 0, tgt)
             if nargs == 0 and c.get("is_type", True):
+                if c.get("has_del"):
+                    return Obs(loader, "finalizer", 2, f"{tgt}: its __del__ runs when the object is freed")
                 return Obs(loader, "restore-new", 1, f"{tgt} ({c.get('new_def')})")
             return Obs(loader, "call", 2, f"{how} {tgt}{c.get('args')} ({c.get('new_def')})")
         return Obs(loader, "call", 2, f"{how} {tgt}")
@@ -362,6 +372,8 @@ def classify_violation(cand_cls, viol, obs):
         return "format-sniffing"
     if cat == "died-or-timeout":
         return "loader-crash"
+    if cat == "finalizer":
+        return "finalizer"
     if cand_cls in ("nested-bytes", "joblib-read", "tensor-state", "protocol-dependence"):
         return cand_cls
     if cat == "planted" and "__setstate__" in det:

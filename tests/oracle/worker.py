@@ -346,7 +346,10 @@ def load_reduce(self):
     # copyreg._reconstructor(cls, base, state): object.__new__(cls) when base is object
     if func is copyreg._reconstructor and isinstance(args, tuple) and len(args) == 3:
         extra = {"recon_cls": qual(args[0]), "recon_cls_global": R.glob_of(args[0]),
-                 "recon_base": qual(args[1]), "recon_state_none": args[2] is None}
+                 "recon_base": qual(args[1]), "recon_state_none": args[2] is None,
+                 "has_del": isinstance(args[0], type) and _has_del(args[0])}
+    elif func in (copyreg.__newobj__, copyreg.__newobj_ex__) and isinstance(args, tuple) and args:
+        extra = {"newobj_cls_global": R.glob_of(args[0]), "has_del": isinstance(args[0], type) and _has_del(args[0])}
     R.call(op="call", how="reduce", nargs=nargs, args=_short(args, 160), **info, **extra)
     res = func(*args)
     stack[-1] = res
@@ -355,8 +358,17 @@ def load_reduce(self):
                                                and extra.get("recon_state_none"))})
 
 
+def _has_del(cls):
+    """The class (not object) defines __del__: restoring an instance schedules that code."""
+    try:
+        return any("__del__" in k.__dict__ for k in type.__getattribute__(cls, "__mro__") if k is not object)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _newobj_common(cls, args, kwargs, how):
     info = _callable_info(cls)
+    info["has_del"] = _has_del(cls)
     try:
         owner = next(k for k in type.__getattribute__(cls, "__mro__") if "__new__" in k.__dict__)
         new_def = f"{owner.__module__}.{owner.__qualname__}.__new__"
@@ -399,7 +411,7 @@ def _instantiate(self, klass, args):
     else:
         owner = next((k for k in klass.__mro__ if "__new__" in k.__dict__), object)
         R.call(op="call", how="instantiate-new", nargs=0, new_def=f"{owner.__module__}.{owner.__qualname__}.__new__",
-               is_type=True, **info)
+               is_type=True, has_del=_has_del(klass), **info)
         value = klass.__new__(klass)
         note_created(value, {"how": "instantiate-new", "target": info["target"], "nargs": 0, "empty": True})
     self.append(value)
