@@ -128,6 +128,26 @@ py_failed=$( (grep -Eo '[0-9]+ failed' "$pylog" || true) | tail -1 | awk '{s+=$1
 passed=$((passed + py_passed))
 failed=$((failed + py_failed))
 
+# >>> registry claims (tests/registry/) >>>
+# Every claim of src/policy/registry.toml checked against the libraries in target/venv-python:
+# names resolve as the loaders' find_class does, modelled Python source is pinned in
+# tests/registry/upstream.lock.json, classes keep the restore behaviour the machine models. A
+# library upgrade that changes what the unpickler reaches fails here. Re-bless after review:
+#   MODELGUARD_BLESS=1 target/venv-python/bin/python -m pytest tests/registry
+echo "== registry claims against the installed libraries (tests/registry)"
+registry_stamp=$(sha256sum tests/registry/requirements.txt | cut -c1-64)
+if [ "$(cat "$pyvenv/.registry-requirements" 2>/dev/null)" != "$registry_stamp" ]; then
+  "$pyvenv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/registry/requirements.txt
+  echo "$registry_stamp" > "$pyvenv/.registry-requirements"
+fi
+reglog=$(mktemp)
+"$pyvenv/bin/python" -m pytest -q -p no:cacheprovider tests/registry 2>&1 | tee "$reglog" || true
+passed=$((passed + $( (grep -Eo '[0-9]+ passed' "$reglog" || true) | tail -1 | awk '{s+=$1} END {print s+0}')))
+failed=$((failed + $( (grep -Eo '[0-9]+ failed' "$reglog" || true) | tail -1 | awk '{s+=$1} END {print s+0}')))
+grep -Eq '[0-9]+ passed' "$reglog" || failed=$((failed + 1))
+rm -f "$reglog"
+# <<< registry claims <<<
+
 # >>> differential oracle (tests/oracle/, docs/oracle.md) >>>
 # The real loaders (pickle C and Python, torch.load both ways, joblib, numpy) run generated
 # pickles in a bubblewrap sandbox; modelguard's scan/convert verdicts are checked against what
