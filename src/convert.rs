@@ -335,6 +335,18 @@ pub fn run<R: Read + Seek, W: Write>(
     if out.refused || out.error.is_some() {
         return out;
     }
+    if tensors.is_empty() {
+        // An empty safetensors file would read as "the model has no weights"; say what it is.
+        out.error = Some(OutcomeError {
+            kind: "unsupported".into(),
+            message: format!(
+                "the file holds no tensors or numeric arrays, so there is nothing to convert \
+                 ({} file; `modelguard scan` lists what it holds)",
+                out.format
+            ),
+        });
+        return out;
+    }
     let plan = match plan(tensors, opts.dedup, &opts.format.limits) {
         Ok(p) => p,
         Err(e) => {

@@ -7,14 +7,24 @@ use crate::output::{validate_header, Strictness};
 use crate::policy::findings::{Finding, Rule, Severity};
 use std::io::{Read, Seek, SeekFrom};
 
+/// How far into a file a protocol-0 "pickle" may fail and still be taken for text.
+const TEXT_PREFIX: u64 = 16;
+
 /// Scan one input of length `len`.
 pub fn run<R: Read + Seek>(input: &mut R, len: u64, opts: &ConvertOptions) -> Outcome {
     if let Ok(Format::Safetensors) = crate::formats::sniff(input, len) {
         return safetensors(input, len);
     }
-    let (mut out, _tensors) =
-        Outcome::analysed(crate::convert::analyze(input, len, opts), opts.fail_on);
-    let untouched_text = out.format == Format::Pickle.as_str() && out.findings.is_empty();
+    let analysis = crate::convert::analyze(input, len, opts);
+    // Text that happens to start with an opcode letter fails within its first bytes; a stream
+    // that parsed further is a pickle, and its failure is an error (a loader may have run part
+    // of it), never a skip.
+    let early = match &analysis.error {
+        Some(crate::Error::Malformed { loc, .. }) => loc.offset.is_none_or(|o| o < TEXT_PREFIX),
+        _ => false,
+    };
+    let (mut out, _tensors) = Outcome::analysed(analysis, opts.fail_on);
+    let untouched_text = out.format == Format::Pickle.as_str() && out.findings.is_empty() && early;
     if let Some(e) = &out.error {
         if untouched_text && !starts_binary(input) {
             // A protocol-0 guess (text starting with an opcode letter) that CPython would also

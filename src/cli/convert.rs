@@ -63,6 +63,9 @@ pub fn run(args: &ConvertArgs) -> i32 {
     }
     if !args.quiet {
         print_summary(&report);
+    } else if code == EXIT_ERROR {
+        // -q silences findings and progress, never the reason a conversion failed.
+        print_error(&report.summary);
     }
     if let Some(path) = &args.report {
         if let Err(e) = report.write_to(path) {
@@ -262,12 +265,16 @@ fn print_summary(report: &Report) {
             "modelguard: refused {}: findings at or above --fail-on; nothing was written",
             s.input
         ),
-        _ => eprintln!(
-            "modelguard: error: {}: {}",
-            s.input,
-            s.error.as_deref().unwrap_or("conversion failed")
-        ),
+        _ => print_error(s),
     }
+}
+
+fn print_error(s: &FileReport) {
+    eprintln!(
+        "modelguard: error: {}: {}",
+        s.input,
+        s.error.as_deref().unwrap_or("conversion failed")
+    );
 }
 
 /// Convert one file. Returns its report and exit code.

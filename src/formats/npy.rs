@@ -150,10 +150,9 @@ pub fn analyze<R: Read + Seek>(
 ) -> Result<()> {
     let header = parse_header(&mut crate::tensors::gather::SeekReader(&mut *r), 0, len)?;
     if header.is_object() {
-        scan_object_pickle(r, header.data_offset, len, opts, a, None)?;
-        return Err(Error::unsupported(
-            "object arrays are pickles of Python objects, not tensors (numpy refuses them without allow_pickle)",
-        ));
+        // numpy.load(allow_pickle=True) unpickles the array: its findings, and the numeric
+        // arrays its objects hold (a 0-d object array is its one element).
+        return object_array(r, header.data_offset, len, opts, a, None);
     }
     let data_len = len - header.data_offset;
     let spec = tensor(
@@ -169,26 +168,63 @@ pub fn analyze<R: Read + Seek>(
     Ok(())
 }
 
-/// Run the pickle of an object array through the machine, for its findings only.
-pub fn scan_object_pickle<R: Read + Seek>(
+/// The pickle of an object array (`numpy.load(allow_pickle=True)` runs `pickle.load` on it):
+/// its findings, and the numeric arrays and tensors its objects hold, named by the naming
+/// contract under `prefix` (an npz member name).
+pub fn object_array<R: Read + Seek>(
     r: &mut R,
     start: u64,
     end: u64,
     opts: &Options,
     a: &mut Analysis,
-    member: Option<String>,
+    prefix: Option<&str>,
 ) -> Result<()> {
     r.seek(SeekFrom::Start(start))?;
-    let mut buf = BufReader::new(&mut *r);
-    let mut input = Input::new(&mut buf, start, end);
     let mut graph = Graph::new(&opts.limits);
-    let ctx = Context {
-        member,
-        joblib: false,
-        nesting: 1,
-        ..Default::default()
+    let root = {
+        let mut buf = BufReader::new(&mut *r);
+        let mut input = Input::new(&mut buf, start, end);
+        let ctx = Context {
+            member: prefix.map(str::to_string),
+            nesting: opts.nesting + 1,
+            ..Default::default()
+        };
+        let res = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input);
+        super::nested::scan(&graph, &mut a.findings, opts, opts.nesting + 1);
+        let u = res?;
+        if u.end < end {
+            a.findings.push(crate::policy::findings::Finding {
+                rule: crate::policy::findings::Rule::TrailingBytes,
+                severity: crate::policy::findings::Severity::Low,
+                message: format!("{} bytes after the object array's pickle", end - u.end),
+                global: None,
+                location: crate::error::Location {
+                    member: prefix.map(str::to_string),
+                    offset: Some(u.end),
+                    opcode: None,
+                },
+            });
+        }
+        u.root
     };
-    let res = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input);
-    super::nested::scan(&graph, &mut a.findings, opts, opts.nesting + 1);
-    res.map(|_| ())
+    let mut resolver = super::pickle_file::Nested {
+        inner: None,
+        findings: crate::policy::findings::Findings::default(),
+        opts,
+        cache: std::collections::HashMap::new(),
+    };
+    let before = a.tensors.len();
+    let result = super::collect_tensors(&graph, root, None, &mut resolver, opts, a);
+    a.findings.extend(resolver.findings.into_vec());
+    result?;
+    if let Some(p) = prefix {
+        for (name, _) in &mut a.tensors[before..] {
+            *name = if name == "tensor" {
+                p.to_string()
+            } else {
+                format!("{p}.{name}")
+            };
+        }
+    }
+    Ok(())
 }

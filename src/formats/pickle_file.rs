@@ -4,9 +4,10 @@
 use super::legacy::{self, LegacyStorages};
 use super::{collect_tensors, Analysis, Format, Options};
 use crate::error::{Error, Result};
-use crate::pickle::value::{ArrayData, Graph, Node, NodeId};
+use crate::pickle::value::{ArrayData, ClassKnowledge, Graph, Node, NodeId};
 use crate::pickle::{Context, Input, Machine};
 use crate::policy::findings::{Finding, Findings, Rule, Severity};
+use crate::policy::registry::Kind;
 use crate::tensors::gather::SeekReader;
 use crate::tensors::resolve::StorageResolver;
 use crate::tensors::spec::Storage;
@@ -26,10 +27,10 @@ pub fn analyze<R: Read + Seek>(
         nesting: 0,
         ..Default::default()
     };
-    r.seek(SeekFrom::Start(0))?;
     let mut roots: Vec<NodeId> = Vec::new();
     let mut legacy_layout = None;
-    {
+    let read = (|| -> Result<()> {
+        r.seek(SeekFrom::Start(0))?;
         let mut buf = BufReader::with_capacity(1 << 16, &mut *r);
         let mut input = Input::new(&mut buf, 0, len);
         let first = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx.clone())
@@ -47,39 +48,47 @@ pub fn analyze<R: Read + Seek>(
                 &mut input,
                 &legacy_ctx,
             )?);
-        } else {
-            roots.push(first.root);
-            // Every further pickle in the stream: a loader calling pickle.load again runs it.
-            let mut index = 1;
-            while !input.at_end()? {
-                let start = input.pos();
-                let c = Context {
-                    member: Some(format!("pickle #{}", index + 1)),
-                    ..ctx.clone()
-                };
-                match Machine::new(&mut graph, &mut a.findings, &opts.limits, c).load(&mut input) {
-                    Ok(u) => roots.push(u.root),
-                    Err(e) => {
-                        a.findings.push(Finding {
-                            rule: Rule::TrailingBytes,
-                            severity: Severity::Medium,
-                            message: format!(
-                                "{} bytes after the last complete pickle do not form a pickle ({e})",
-                                len - start
-                            ),
-                            global: None,
-                            location: crate::error::Location {
-                                offset: Some(start),
-                                ..Default::default()
-                            },
-                        });
-                        break;
-                    }
-                }
-                index += 1;
-            }
+            return Ok(());
         }
+        roots.push(first.root);
+        // Every further pickle in the stream: a loader calling pickle.load again runs it.
+        let mut index = 1;
+        while !input.at_end()? {
+            let start = input.pos();
+            let c = Context {
+                member: Some(format!("pickle #{}", index + 1)),
+                ..ctx.clone()
+            };
+            match Machine::new(&mut graph, &mut a.findings, &opts.limits, c).load(&mut input) {
+                Ok(u) => roots.push(u.root),
+                Err(e) => {
+                    a.findings.push(Finding {
+                        rule: Rule::TrailingBytes,
+                        severity: Severity::Medium,
+                        message: format!(
+                            "{} bytes after the last complete pickle do not form a pickle ({e})",
+                            len - start
+                        ),
+                        global: None,
+                        location: crate::error::Location {
+                            offset: Some(start),
+                            ..Default::default()
+                        },
+                    });
+                    break;
+                }
+            }
+            index += 1;
+        }
+        Ok(())
+    })();
+    // joblib.load reads a NumpyArrayWrapper's array bytes from the stream; pickle.load (and any
+    // other unpickler) treats the wrapper as a plain object and reads those bytes as opcodes.
+    // The same file is a different program to each, so the plain reading is run too.
+    if has_joblib_wrapper(&graph) {
+        plain_reading(r, len, opts, &mut a.findings);
     }
+    read?;
     super::nested::scan(&graph, &mut a.findings, opts, opts.nesting);
     if let Some((root, keys, data_start)) = legacy_layout {
         let storages =
@@ -156,6 +165,50 @@ fn trailing(n: u64, at: u64) -> Finding {
             offset: Some(at),
             ..Default::default()
         },
+    }
+}
+
+fn has_joblib_wrapper(g: &Graph) -> bool {
+    (0..g.len() as NodeId).any(|i| {
+        matches!(g.get(i), Node::Object(o) if o.class == ClassKnowledge::Registered(Kind::JoblibArrayWrapper))
+    })
+}
+
+/// The file as `pickle.load` reads it (no joblib wrapper semantics), for its findings only.
+/// That reading usually breaks where the array bytes start, which is expected: only what it
+/// would run before breaking matters.
+fn plain_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, findings: &mut Findings) {
+    let mut graph = Graph::new(&opts.limits);
+    let ctx = Context {
+        member: Some("read by pickle.load instead of joblib.load".into()),
+        nesting: opts.nesting,
+        ..Default::default()
+    };
+    if r.seek(SeekFrom::Start(0)).is_err() {
+        return;
+    }
+    let mut buf = BufReader::with_capacity(1 << 16, &mut *r);
+    let mut input = Input::new(&mut buf, 0, len);
+    let mut plain = Findings::default();
+    if Machine::new(&mut graph, &mut plain, &opts.limits, ctx)
+        .load(&mut input)
+        .is_ok()
+    {
+        super::nested::scan(&graph, &mut plain, opts, opts.nesting);
+    }
+    // Only what the plain reading adds: the same finding under another member name is noise.
+    for f in plain.into_vec() {
+        let known = findings.items().iter().any(|k| {
+            k.rule == f.rule
+                && match (&k.global, &f.global) {
+                    (Some(a), Some(b)) => a == b,
+                    (None, None) => k.message == f.message,
+                    _ => false,
+                }
+        });
+        if !known {
+            findings.push(f);
+        }
     }
 }
 

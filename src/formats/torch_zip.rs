@@ -546,17 +546,15 @@ fn analyze_npz<R: Read + Seek>(
             let header =
                 npy::parse_header(&mut SeekReader(&mut *r), e.data_offset, e.uncompressed_size)?;
             if header.is_object() {
-                npy::scan_object_pickle(
+                npy::object_array(
                     r,
                     e.data_offset + header.data_offset,
                     e.data_offset + e.uncompressed_size,
                     opts,
                     a,
-                    Some(e.name.clone()),
+                    Some(&name),
                 )?;
-                Err(Error::unsupported(format!(
-                    "npz member `{name}` is an object array"
-                )))
+                continue;
             } else {
                 npy::tensor(
                     &header,
@@ -574,17 +572,15 @@ fn analyze_npz<R: Read + Seek>(
             let header = npy::parse_header(&mut SliceReader(&bytes), 0, bytes.len() as u64)?;
             if header.is_object() {
                 let mut cursor = std::io::Cursor::new(&bytes[..]);
-                npy::scan_object_pickle(
+                npy::object_array(
                     &mut cursor,
                     header.data_offset,
                     bytes.len() as u64,
                     opts,
                     a,
-                    Some(e.name.clone()),
+                    Some(&name),
                 )?;
-                Err(Error::unsupported(format!(
-                    "npz member `{name}` is an object array"
-                )))
+                continue;
             } else {
                 let data: Arc<[u8]> = Arc::from(&bytes[header.data_offset as usize..]);
                 npy::tensor(&header, &name, DataSource::Inline(data), opts)

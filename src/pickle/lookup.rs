@@ -8,7 +8,7 @@
 //! serves its items) can be what the loader calls next.
 
 use super::value::{ClassKnowledge, Graph, Node, NodeId};
-use crate::policy::interpret::WRAPPER_METHODS;
+use crate::policy::interpret::{values, WRAPPER_METHODS};
 use crate::policy::registry::Kind;
 
 /// What a lookup of a name on an instance finds, as far as the machine can know.
@@ -49,6 +49,9 @@ pub fn lookup(g: &Graph, target: NodeId, name: &str) -> Found {
                     } else {
                         joblib(name)
                     }
+                }
+                ClassKnowledge::Registered(kind) if setstate && values::has_setstate(kind) => {
+                    Found::Class
                 }
                 // Registered plain classes define none of the looked-up names (checked by
                 // tests/registry against the installed libraries).

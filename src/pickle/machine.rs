@@ -111,8 +111,9 @@ impl<'g, 'f, 'l> Machine<'g, 'f, 'l> {
             }),
             Err(e) => {
                 let e = self.locate(e);
-                if self.calls_seen {
-                    // CPython executes opcodes as it reads them: what ran before the break still ran.
+                if self.calls_seen && self.findings.max_severity() >= Some(Severity::High) {
+                    // CPython executes opcodes as it reads them: what ran before the break still
+                    // ran. Breaking after a call of the file's choosing is the nullifAI evasion.
                     self.findings.push(Finding {
                         rule: Rule::BrokenAfterCalls,
                         severity: Severity::High,

@@ -336,6 +336,9 @@ fn float_key(f: f64, id: NodeId) -> Key {
 pub struct NumpyDtype {
     pub descr: Box<str>,
     pub byteorder: char,
+    /// The dtype holds Python objects (an `O` descr, or a structured dtype whose state sets
+    /// NPY_ITEM_HASOBJECT): joblib and numpy unpickle its data instead of reading bytes.
+    pub hasobject: bool,
 }
 
 /// The arena, in fixed-size chunks so that growing it never copies (a reallocating Vec would

@@ -222,7 +222,7 @@ impl Rule {
             Rule::TrailingBytes => ("trailing-bytes", "Bytes follow the STOP opcode (another loader or a second pickle may read them)."),
             Rule::UnexpectedPersistentId => ("unexpected-persistent-id", "A persistent id torch's loader would not produce or accept."),
             Rule::ContainerAnomaly => ("container-anomaly", "The archive holds a differential: duplicate members, header mismatches, CRC errors, data outside the records, mixed roots."),
-            Rule::NestedPickle => ("nested-pickle", "A pickle embedded in bytes that a loader unpickles too (pickle.loads, torch.storage._load_from_bytes)."),
+            Rule::NestedPickle => ("nested-pickle", "Bytes a loader reads as another file or pickle (torch.storage._load_from_bytes runs torch.load on them, pickle.loads): read with the same engine; high when they cannot be read."),
             Rule::ModulePickle => ("module-pickle", "A whole torch.nn.Module is pickled: loading it imports and runs its class code."),
             Rule::ExtensionMismatch => ("extension-mismatch", "The content is not what the file extension says (e.g. a pickle named .safetensors)."),
             Rule::TorchScriptCode => ("torchscript-code", "TorchScript source code is present and runs when the file is loaded with torch.jit.load."),

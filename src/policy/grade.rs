@@ -33,7 +33,9 @@ pub enum Callee<'a> {
 /// its top level) and walks the name. `torchscript`: inside a TorchScript archive, `__torch__.*`
 /// names are the archive's own classes (the TorchScript analysis grades their code).
 pub fn reference(g: &Global, torchscript: bool) -> Vec<Grade> {
-    if is_torchscript_class(g, torchscript) || registry::lookup(&g.module, &g.name).is_some() {
+    if is_torchscript_class(g, torchscript)
+        || registry::lookup_in(&g.module, &g.name, torchscript).is_some()
+    {
         return Vec::new();
     }
     let dotted = g.dotted();
@@ -148,6 +150,24 @@ pub fn restore(class: Option<&Global>, what: &str) -> Grade {
             message: format!("the pickle restores the result of a call it did not model ({what})"),
             global: None,
         },
+    }
+}
+
+/// A whole `torch.nn.Module` restored from its `__dict__` (`_parameters`, `_modules`, ...):
+/// `Module.__setstate__` and the class's own code run, and `Module.__getattr__` serves whatever
+/// the pickle put in those tables to later lookups.
+pub fn module_restore(class: Option<&Global>) -> Grade {
+    let name = class.map_or_else(
+        || "a computed class".to_string(),
+        |g| format!("`{}`", g.dotted()),
+    );
+    Grade {
+        rule: Rule::ModulePickle,
+        severity: Severity::Medium,
+        message: format!(
+            "a whole torch.nn.Module ({name}) is pickled: loading it imports and runs its class code"
+        ),
+        global: class.map(Global::dotted),
     }
 }
 

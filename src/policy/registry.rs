@@ -55,6 +55,10 @@ pub enum Kind {
     NumpyArrayClass,
     NumpyDtype,
     JoblibArrayWrapper,
+    NumpyRandomState,
+    FunctoolsPartial,
+    PlainValue,
+    StrSubclass,
 }
 
 /// What a pickle may do with a registered name without a finding (registry.toml `use`).
@@ -86,17 +90,53 @@ pub struct Entry {
     pub usage: Usage,
     /// A type (matters for INST/OBJ, which call non-types even without arguments).
     pub class: bool,
+    /// Only TorchScript's C++ unpickler resolves it: modelled inside TorchScript archives only.
+    pub torchscript_only: bool,
+    pub reason: &'static str,
+}
+
+/// Why constructing an unregistered class from plain data runs only the class's own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstructKind {
+    Namedtuple,
+    Enum,
+    NewIgnoresArgs,
+    Constructor,
+}
+
+/// A class (registry.toml `[[construct]]`) whose construction with plain arguments is graded
+/// like an instantiation without arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Construct {
+    pub module: &'static str,
+    pub name: &'static str,
+    pub kind: ConstructKind,
     pub reason: &'static str,
 }
 
 include!(concat!(env!("OUT_DIR"), "/registry.rs"));
 
-/// The registry entry for exactly `module.name`.
+/// The `[[construct]]` entry for exactly `module.name`.
+pub fn construct(module: &str, name: &str) -> Option<&'static Construct> {
+    CONSTRUCT
+        .binary_search_by(|e| (e.module, e.name).cmp(&(module, name)))
+        .ok()
+        .map(|i| &CONSTRUCT[i])
+}
+
+/// The registry entry for exactly `module.name` as Python loaders resolve it (entries only
+/// TorchScript's unpickler knows are left out; see [`lookup_in`]).
 pub fn lookup(module: &str, name: &str) -> Option<&'static Entry> {
+    lookup_in(module, name, false)
+}
+
+/// The registry entry for exactly `module.name`, inside a TorchScript archive or not.
+pub fn lookup_in(module: &str, name: &str, torchscript: bool) -> Option<&'static Entry> {
     ALLOW
         .binary_search_by(|e| (e.module, e.name).cmp(&(module, name)))
         .ok()
         .map(|i| &ALLOW[i])
+        .filter(|e| torchscript || !e.torchscript_only)
 }
 
 /// Why `module.name` is a known gadget, if it is one: its module is (under) a dangerous module,
@@ -109,6 +149,12 @@ pub fn dangerous(module: &str, name: &str) -> Option<&'static str> {
             .strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
     };
+    if let Some((_, _, why)) = DANGEROUS_GLOBALS
+        .iter()
+        .find(|(m, n, _)| *m == module && *n == name)
+    {
+        return Some(why);
+    }
     if let Some((_, why)) = DANGEROUS_MODULES.iter().find(|(p, _)| under(module, p)) {
         return Some(why);
     }
@@ -192,7 +238,8 @@ mod tests {
     fn allowed_names_are_not_dangerous_unless_reviewed() {
         // Reviewed overlaps: torch.cuda's storage and tensor classes (plain classes under a
         // dangerous prefix), torch.serialization._get_layout (a table lookup), TorchScript's
-        // identity list builders and joblib's array wrapper (the format's own placeholder).
+        // identity list builders, joblib's array wrapper (the format's own placeholder) and
+        // functools.partial (it stores its arguments).
         let reviewed = |e: &Entry| {
             matches!(
                 (e.module, e.kind),
@@ -200,6 +247,7 @@ mod tests {
                     | ("torch.serialization", Kind::TorchLayoutLookup)
                     | ("torch.jit._pickle", _)
                     | (_, Kind::JoblibArrayWrapper)
+                    | ("functools", Kind::FunctoolsPartial)
             )
         };
         for e in ALLOW {

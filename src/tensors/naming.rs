@@ -10,7 +10,7 @@
 //! with 2^40 paths) end with a limit error instead of a stack overflow or an endless loop.
 
 use crate::error::{Error, Result};
-use crate::pickle::value::{Graph, Node, NodeId, Object};
+use crate::pickle::value::{ArrayData, Graph, Node, NodeId, Object};
 use std::collections::{HashMap, HashSet};
 
 /// TorchScript classes: which attributes are parameters/buffers (from `code/` `__parameters__`
@@ -83,6 +83,7 @@ impl<'a> NameWalk<'a> {
 
     /// Every tensor/array reachable from `root`, with its name, in pickle order.
     pub fn tensors(&mut self, root: NodeId) -> Result<Vec<Named>> {
+        let root = object_scalar(self.graph, root).unwrap_or(root);
         if is_tensor(self.graph.get(root)) {
             return Ok(vec![Named {
                 name: "tensor".into(),
@@ -127,6 +128,8 @@ impl<'a> NameWalk<'a> {
                     format!("values nested deeper than {}", self.max_depth),
                 ));
             }
+            // A 0-d object array is its one element (`np.load(...).item()`).
+            let node = object_scalar(self.graph, node).unwrap_or(node);
             let n = self.graph.get(node);
             if is_tensor(n) {
                 match seen.get(&name) {
@@ -187,6 +190,10 @@ impl<'a> NameWalk<'a> {
         match self.graph.get(node) {
             Node::Dict(d) => d.entries.len(),
             Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => v.len(),
+            Node::Array(a) => match a.data {
+                ArrayData::Objects(list) => self.graph.as_seq(list).map_or(0, <[NodeId]>::len),
+                _ => 0,
+            },
             Node::Object(o) => {
                 let state: usize = o.state.iter().map(|&s| self.state_count(s)).sum();
                 state + o.dict_items.len() + o.items.len() + o.args.len()
@@ -237,6 +244,11 @@ impl<'a> NameWalk<'a> {
                 })
                 .collect(),
             Node::List(v) | Node::Tuple(v) | Node::Set(v) | Node::FrozenSet(v) => indexed(v),
+            // An object array's elements, by flat index.
+            Node::Array(a) => match a.data {
+                ArrayData::Objects(list) => g.as_seq(list).map(indexed).unwrap_or_default(),
+                _ => Vec::new(),
+            },
             Node::Object(o) => self.object_children(o),
             _ => Vec::new(),
         })
@@ -346,8 +358,27 @@ fn module_state(g: &Graph, state: NodeId) -> Option<Vec<(String, String, NodeId)
     Some(out)
 }
 
+/// Tensors and numeric (non-object) arrays.
 fn is_tensor(n: &Node) -> bool {
-    matches!(n, Node::Tensor(_) | Node::Array(_))
+    match n {
+        Node::Tensor(_) => true,
+        Node::Array(a) => !matches!(a.data, ArrayData::Objects(_)),
+        _ => false,
+    }
+}
+
+/// The element of a 0-d object array.
+fn object_scalar(g: &Graph, node: NodeId) -> Option<NodeId> {
+    let Node::Array(a) = g.get(node) else {
+        return None;
+    };
+    let ArrayData::Objects(list) = a.data else {
+        return None;
+    };
+    match (a.shape.is_empty(), g.as_seq(list)) {
+        (true, Some([one])) => Some(*one),
+        _ => None,
+    }
 }
 
 /// Dict keys as names: strings as they are, numbers in decimal (optimizer state `0`).

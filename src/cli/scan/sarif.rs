@@ -67,30 +67,6 @@ fn artifact(relative: &str) -> Location {
         .build()
 }
 
-/// The severity GitHub ranks a rule by (CVSS-like 0.1-10), from the severity its findings
-/// usually carry; a result's own level follows its finding.
-fn typical_severity(rule: Rule) -> Severity {
-    match rule {
-        Rule::DangerousCall | Rule::SandboxViolation => Severity::Critical,
-        Rule::DangerousGlobal
-        | Rule::UnknownCall
-        | Rule::BuildOnGlobal
-        | Rule::DottedGlobal
-        | Rule::ExtensionOpcode
-        | Rule::FrameInconsistency
-        | Rule::BrokenAfterCalls
-        | Rule::MalformedSafetensors
-        | Rule::LookalikeSource => Severity::High,
-        Rule::UnknownClass
-        | Rule::UnexpectedPersistentId
-        | Rule::ContainerAnomaly
-        | Rule::NestedPickle
-        | Rule::ExtensionMismatch => Severity::Medium,
-        Rule::UnknownGlobal | Rule::TrailingBytes | Rule::ModulePickle => Severity::Low,
-        Rule::TorchScriptCode => Severity::Info,
-    }
-}
-
 fn security_severity(s: Severity) -> &'static str {
     match s {
         Severity::Critical => "9.8",
@@ -115,7 +91,7 @@ fn text(t: impl Into<String>) -> MultiformatMessageString {
 
 fn rule_descriptor(rule: Rule) -> ReportingDescriptor {
     let (name, description) = rule.describe();
-    let severity = typical_severity(rule);
+    let severity = rule.typical_severity();
     let mut props = BTreeMap::new();
     props.insert(
         "security-severity".to_string(),

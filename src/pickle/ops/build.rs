@@ -15,7 +15,7 @@ use crate::pickle::value::{
     ArrayData, ArrayNode, AttrKey, ClassKnowledge, Node, NodeId, Placeholder,
 };
 use crate::policy::grade;
-use crate::policy::interpret::{self, numpy, torch as torch_interp, Interp, WrapperRead};
+use crate::policy::interpret::{self, numpy, torch as torch_interp, values, Interp, WrapperRead};
 use crate::policy::registry::Kind;
 
 impl Machine<'_, '_, '_> {
@@ -40,6 +40,10 @@ impl Machine<'_, '_, '_> {
                         &format!("an instance of {}", self.describe_class(target)),
                         "what the pickle already wrote into it can answer that lookup (an instance attribute or the class's __getattr__)",
                     ))
+                } else if self.graph.dict_get(state, "_parameters").is_some()
+                    && self.graph.dict_get(state, "_modules").is_some()
+                {
+                    Some(grade::module_restore(self.class_global(target).as_ref()))
                 } else {
                     self.restore_grade(target, "BUILD: its __setstate__ or __dict__ update")
                 };
@@ -81,8 +85,14 @@ impl Machine<'_, '_, '_> {
                     }
                 }
                 None => {
-                    // A TorchScript object: its __setstate__ is archive code; keep the state for
-                    // naming.
+                    if let ClassKnowledge::Registered(kind) = o.class {
+                        // RandomState / partial: their own __setstate__ stores plain data.
+                        if !values::setstate_is_plain(self.graph, kind, state) {
+                            self.unmodelled_state(target, "a state that is not plain data");
+                        }
+                    }
+                    // A TorchScript object's __setstate__ is archive code (graded by the
+                    // TorchScript analysis); the state is kept for naming either way.
                     if let Node::Object(o) = self.graph.get_mut(target) {
                         o.state.push(state);
                     }

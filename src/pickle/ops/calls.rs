@@ -152,7 +152,12 @@ impl Machine<'_, '_, '_> {
                 e.name,
                 e.usage.as_str()
             )),
-            None => None,
+            None => {
+                if let Some(obj) = self.construct(callable, &args, kwargs)? {
+                    return Ok(obj);
+                }
+                None
+            }
         };
         self.unmodelled(callable, args, kwargs, how, why, via)
     }
@@ -257,6 +262,9 @@ impl Machine<'_, '_, '_> {
             return self.new_object(cls, args, kwargs, how, ClassKnowledge::TorchScript);
         }
         let Some(e) = registry::lookup(&g.module, &g.name) else {
+            if let Some(obj) = self.construct(cls, &args, kwargs)? {
+                return Ok(obj);
+            }
             if with_args {
                 return self.unmodelled(
                     cls,
@@ -299,6 +307,20 @@ impl Machine<'_, '_, '_> {
                     Node::List(Vec::new())
                 },
             ),
+            Kind::StrSubclass => match args.as_slice() {
+                [a] if matches!(self.graph.get(*a), Node::Str(_)) && kwargs.is_none() => {
+                    let text = self.graph.get(*a).clone();
+                    self.new_node(text)
+                }
+                _ => self.unmodelled(
+                    cls,
+                    args,
+                    kwargs,
+                    how,
+                    Some("a str subclass instantiated with something other than one str".into()),
+                    Via::Opcode,
+                ),
+            },
             _ if with_args => self.unmodelled(
                 cls,
                 args,
@@ -356,6 +378,41 @@ impl Machine<'_, '_, '_> {
         }
     }
 
+    /// A `[[construct]]` class built from plain arguments: its own constructor (or enum lookup)
+    /// runs on plain data, graded like an instantiation without arguments.
+    fn construct(
+        &mut self,
+        cls: NodeId,
+        args: &[NodeId],
+        kwargs: Option<NodeId>,
+    ) -> Result<Option<NodeId>> {
+        let Node::Global(g) = self.graph.get(cls) else {
+            return Ok(None);
+        };
+        let g = (**g).clone();
+        if registry::construct(&g.module, &g.name).is_none() {
+            return Ok(None);
+        }
+        let plain = args.iter().all(|&a| interpret::is_plain(self.graph, a))
+            && kwargs
+                .is_none_or(|k| matches!(self.graph.get(k), Node::Dict(d) if d.entries.is_empty()));
+        if !plain {
+            return Ok(None);
+        }
+        let grade = grade::instantiation(&g);
+        self.record(grade);
+        self.calls_seen = true;
+        // Graded and restored like NEWOBJ without arguments (its own methods run next).
+        self.new_object(
+            cls,
+            args.to_vec(),
+            kwargs,
+            CallKind::NewObj,
+            ClassKnowledge::Unknown,
+        )
+        .map(Some)
+    }
+
     /// `copyreg._reconstructor(cls, base, state)`: `object.__new__(cls)` when `base` is
     /// object, else `base.__new__(cls, state)` and `base.__init__(obj, state)`.
     fn reconstructor(&mut self, args: &[NodeId]) -> Result<Interp> {
@@ -376,8 +433,13 @@ impl Machine<'_, '_, '_> {
             }
             // A built-in base's own C __new__ and __init__ copy plain state into the instance;
             // no code of `cls` runs (only its import), as with NEWOBJ without arguments.
-            Some("dict" | "list" | "tuple" | "int" | "float" | "str" | "bool")
-                if interpret::is_plain(self.graph, *state)
+            // dict/list only: their __new__ ignores the state and their C __init__ copies a
+            // state of their own type; other bases' __new__ would be given the state.
+            Some(base)
+                if matches!(
+                    (base, self.graph.get(*state)),
+                    ("dict", Node::Dict(_)) | ("list", Node::List(_))
+                ) && interpret::is_plain(self.graph, *state)
                     && matches!(self.graph.get(*cls), Node::Global(g) if registry::lookup(&g.module, &g.name).is_none()) =>
             {
                 let obj = self.instantiate(*cls, Vec::new(), None, CallKind::NewObj)?;
@@ -386,7 +448,7 @@ impl Machine<'_, '_, '_> {
                     match state_node {
                         Node::Dict(d) => o.dict_items.extend(d.entries.iter().copied()),
                         Node::List(v) => o.items.extend(v),
-                        _ => o.args.push(*state),
+                        _ => unreachable!("matched above"),
                     }
                 }
                 Ok(Interp::Value(obj))

@@ -59,10 +59,13 @@ impl Machine<'_, '_, '_> {
 
     pub(crate) fn load_appends(&mut self, _: &mut Input<'_>) -> Result<Flow> {
         let items = self.pop_mark()?;
-        // CPython returns before looking at the target when the batch is empty.
+        let target = self.top()?;
         if !items.is_empty() {
-            let target = self.top()?;
             self.append_items(target, items, "APPENDS")?;
+        } else if !matches!(self.graph.get(target), Node::List(_) | Node::Global(_)) {
+            // _pickle.c returns before looking at the target; pickle.py (joblib) still looks up
+            // and calls `extend([])`, so a planted `extend` runs there.
+            self.empty_batch_lookup(target, &["extend", "append"], "APPENDS")?;
         }
         Ok(Flow::Continue)
     }
@@ -111,10 +114,14 @@ impl Machine<'_, '_, '_> {
 
     pub(crate) fn load_additems(&mut self, _: &mut Input<'_>) -> Result<Flow> {
         let items = self.pop_mark()?;
+        let target = self.top()?;
         if items.is_empty() {
+            // pickle.py calls `update([])` on a set subclass (an unregistered class may be one).
+            if !matches!(self.graph.get(target), Node::Set(_) | Node::Global(_)) {
+                self.empty_batch_lookup(target, &["update"], "ADDITEMS")?;
+            }
             return Ok(Flow::Continue);
         }
-        let target = self.top()?;
         self.graph.charge_bytes(4 * items.len() as u64)?;
         match self.graph.get(target) {
             // PySet_Check / isinstance(obj, set): the set's own update.
@@ -273,6 +280,37 @@ impl Machine<'_, '_, '_> {
         }
         if let Node::Object(o) = self.graph.get_mut(target) {
             o.items.extend(items);
+        }
+        Ok(())
+    }
+
+    /// An empty APPENDS/ADDITEMS: only the pure-Python unpickler looks the method up and calls
+    /// it with nothing; a missing method is no error for the C one, so nothing is required.
+    fn empty_batch_lookup(
+        &mut self,
+        target: NodeId,
+        names: &[&'static str],
+        op: &str,
+    ) -> Result<()> {
+        for &name in names {
+            match lookup(self.graph, target, name) {
+                Found::Planted(v) => {
+                    let list = self.new_node(Node::List(Vec::new()))?;
+                    self.call_planted(v, name, target, vec![list])?;
+                    return Ok(());
+                }
+                Found::Unknown { exposed: true } => {
+                    let g = grade::planted(
+                        name,
+                        &format!("an instance of {}", self.describe_class(target)),
+                        &format!("an empty {op} still makes the pure-Python unpickler call it, and what the pickle wrote into the instance can answer that lookup"),
+                    );
+                    self.record(g);
+                    self.calls_seen = true;
+                    return Ok(());
+                }
+                Found::Unknown { exposed: false } | Found::Class | Found::Absent => {}
+            }
         }
         Ok(())
     }

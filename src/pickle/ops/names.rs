@@ -54,7 +54,7 @@ impl Machine<'_, '_, '_> {
         for grade in grade::reference(&g, self.ctx.torchscript) {
             self.record(grade);
         }
-        let entry = registry::lookup(&g.module, &g.name);
+        let entry = registry::lookup_in(&g.module, &g.name, self.ctx.torchscript);
         interpret::global_value(self.graph, g, entry)
     }
 

@@ -27,12 +27,29 @@ pub fn mapping(g: &mut Graph, kind: Kind, args: &[NodeId]) -> Result<Interp> {
     if let Some(f) = factory {
         let ok = match g.get(f) {
             Node::None => true,
-            Node::Global(gl) => crate::policy::registry::lookup(&gl.module, &gl.name)
-                .is_some_and(|e| e.kind == Kind::BuiltinType),
+            // Registered container types: called without arguments they build an empty value.
+            Node::Global(gl) => {
+                crate::policy::registry::lookup(&gl.module, &gl.name).is_some_and(|e| {
+                    matches!(
+                        e.kind,
+                        Kind::BuiltinType
+                            | Kind::Set
+                            | Kind::Frozenset
+                            | Kind::OrderedDict
+                            | Kind::Counter
+                            | Kind::DefaultDict
+                            | Kind::Bytes
+                            | Kind::Bytearray
+                            | Kind::Complex
+                    )
+                })
+            }
             _ => false,
         };
         if !ok {
-            return super::unmodelled("a defaultdict factory that is not a built-in type");
+            return super::unmodelled(
+                "a defaultdict factory that is not a registered container type",
+            );
         }
     }
     let pairs: Vec<(NodeId, NodeId)> = match items.map(|i| g.get(i)) {

@@ -87,12 +87,7 @@ pub fn wrapper_read(g: &Graph, wrapper: NodeId) -> Result<WrapperRead> {
             "a joblib array dtype that is not a numpy dtype".into(),
         ));
     };
-    if dtype.descr.starts_with("structured:") {
-        return Err(Error::unsupported(format!(
-            "a structured numpy dtype in a joblib array ({})",
-            dtype.descr
-        )));
-    }
+
     let order = attr("order")?;
     let fortran = match g.get(order) {
         Node::Str(s) => &**s == "F",
@@ -108,11 +103,16 @@ pub fn wrapper_read(g: &Graph, wrapper: NodeId) -> Result<WrapperRead> {
         .attrs
         .get("numpy_array_alignment_bytes")
         .is_some_and(|a| !matches!(g.get(a), Node::None));
-    let object_dtype = dtype.descr.starts_with('O');
+    let object_dtype = dtype.hasobject;
     let nbytes = if object_dtype {
         0
     } else {
-        let item = crate::tensors::numpy::itemsize(&dtype.descr).ok_or_else(|| {
+        // A structured dtype reads as records of its void size (never a tensor).
+        let code = dtype
+            .descr
+            .strip_prefix("structured:")
+            .unwrap_or(&dtype.descr);
+        let item = crate::tensors::numpy::itemsize(code).ok_or_else(|| {
             Error::unsupported(format!("numpy dtype `{}` in a joblib array", dtype.descr))
         })?;
         shape

@@ -14,6 +14,7 @@ mod containers;
 mod joblib;
 pub(crate) mod numpy;
 pub(crate) mod torch;
+pub(crate) mod values;
 
 pub use joblib::{wrapper_read, JoblibRequest, WrapperRead, WRAPPER_METHODS};
 
@@ -109,11 +110,14 @@ pub fn call(
         NumpyScalar => numpy::scalar(g, args),
         NumpyDtype => numpy::dtype(g, args),
         NumpyFrombuffer => numpy::frombuffer(g, args),
+        NumpyRandomState => values::random_state(g, callable, args),
+        FunctoolsPartial => values::partial(g, callable, args),
+        PlainValue => values::plain_value(g, callable, args),
         // Calls of other callables: the machine's own (ops/calls.rs).
         CopyregReconstructor | CopyregNewobj | CopyregNewobjEx | RebuildFromTypeV2
         | RebuildFromType => unmodelled("handled by the machine"),
         UntypedStorage | TypedStorage | TorchConstant | TorchDtype | BuiltinType | PlainClass
-        | NumpyArrayClass | JoblibArrayWrapper => unmodelled(format!(
+        | NumpyArrayClass | JoblibArrayWrapper | StrSubclass => unmodelled(format!(
             "`{}.{}` is registered as a {} only",
             entry.module,
             entry.name,

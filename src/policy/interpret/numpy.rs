@@ -53,6 +53,7 @@ pub fn dtype(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
     };
     let (byteorder, descr) = split_byteorder(&descr);
     Ok(Interp::Value(g.add(Node::NumpyDtype(NumpyDtype {
+        hasobject: descr.starts_with('O'),
         descr: descr.into(),
         byteorder,
     }))?))
@@ -82,7 +83,13 @@ pub fn dtype_setstate(g: &mut Graph, target: NodeId, state: NodeId) -> Result<In
         .skip(2)
         .take(3)
         .any(|&i| !matches!(g.get(i), Node::None));
+    // The 8th item is the dtype's flags; NPY_ITEM_HASOBJECT (0x01) marks object fields.
+    let hasobject = items
+        .get(7)
+        .and_then(|&f| g.as_int(f))
+        .is_some_and(|f| f & 1 != 0);
     if let Node::NumpyDtype(dt) = g.get_mut(target) {
+        dt.hasobject |= hasobject;
         if let Some(b) = byteorder {
             dt.byteorder = b;
         }
