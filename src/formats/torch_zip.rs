@@ -2,6 +2,8 @@
 //! Members are found the way torch's reader finds them (`zip::ZipArchive::find_record`), every
 //! pickle-bearing member is scanned (duplicates too), and container differentials are findings.
 
+pub mod torchscript;
+
 use super::legacy;
 use super::npy;
 use super::zip::{ContainerIssueKind, ZipArchive};
@@ -284,7 +286,8 @@ fn scan_pickle_members<R: Read + Seek>(
     Ok(())
 }
 
-/// `code/**.py`: the `__parameters__`/`__buffers__` of each TorchScript class, read as text.
+/// `code/**.py`: the `__parameters__`/`__buffers__` of each TorchScript class, read as text,
+/// and what the code would do if torch.jit.load compiled and ran it (never done here).
 fn torchscript_classes<R: Read + Seek>(
     zip: &ZipArchive,
     r: &mut R,
@@ -293,6 +296,7 @@ fn torchscript_classes<R: Read + Seek>(
 ) -> Result<ScriptClasses> {
     let prefix = format!("{root}/code/");
     let mut out = ScriptClasses::default();
+    let mut code = torchscript::TorchScript::new();
     let mut files = 0;
     for (i, e) in zip.entries.iter().enumerate() {
         let Some(rel) = e.name.strip_prefix(&prefix) else {
@@ -304,8 +308,8 @@ fn torchscript_classes<R: Read + Seek>(
         files += 1;
         let text = zip.read_member(r, i, MAX_SMALL_RECORD)?;
         let module = module_path.replace('/', ".");
+        code.add_file(&e.name, &module, &text);
         let text = String::from_utf8_lossy(&text);
-        external_references(&text, &e.name, findings);
         parse_script_source(&text, &module, &mut out);
     }
     if files > 0 {
@@ -320,74 +324,8 @@ fn torchscript_classes<R: Read + Seek>(
             },
         });
     }
+    code.finish(findings);
     Ok(out)
-}
-
-/// Operator namespaces torch itself registers; any other `ops.<ns>.` needs a custom library.
-const TORCH_OP_NAMESPACES: [&str; 8] = [
-    "aten",
-    "prim",
-    "quantized",
-    "_quantized",
-    "prepacked",
-    "_caffe2",
-    "profiler",
-    "torchvision",
-];
-
-/// TorchScript code refers to `__torch__` (its own classes) and `torch`; anything else is a
-/// dependency the loader must satisfy: Python modules imported, custom operator libraries.
-fn external_references(text: &str, member: &str, findings: &mut Findings) {
-    let mut push = |severity, message: String, global: String| {
-        findings.push(Finding {
-            rule: Rule::TorchScriptCode,
-            severity,
-            message,
-            global: Some(global),
-            location: Location {
-                member: Some(member.to_string()),
-                ..Default::default()
-            },
-        })
-    };
-    for line in text.lines() {
-        let t = line.trim_start();
-        let module = t
-            .strip_prefix("import ")
-            .or_else(|| t.strip_prefix("from "))
-            .and_then(|rest| rest.split([' ', ',']).next());
-        if let Some(m) = module {
-            let root = m.split('.').next().unwrap_or(m);
-            if !["__torch__", "torch", "typing", "math", "builtins"].contains(&root) {
-                push(
-                    Severity::Medium,
-                    format!("TorchScript code imports the Python module `{m}`"),
-                    m.to_string(),
-                );
-            }
-        }
-        let mut rest = line;
-        while let Some(pos) = rest.find("ops.") {
-            let before = rest[..pos].chars().last();
-            let after = &rest[pos + 4..];
-            let ns: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !ns.is_empty()
-                && after[ns.len()..].starts_with('.')
-                && !TORCH_OP_NAMESPACES.contains(&ns.as_str())
-            {
-                push(
-                    Severity::Low,
-                    format!("TorchScript code calls operators of the custom namespace `{ns}` (a native library must be loaded for them)"),
-                    format!("ops.{ns}"),
-                );
-            }
-            rest = after;
-        }
-    }
 }
 
 fn parse_script_source(text: &str, module: &str, out: &mut ScriptClasses) {
@@ -604,9 +542,12 @@ mod tests {
     #[test]
     fn torchscript_external_references_are_reported() {
         let mut f = Findings::default();
-        let code = "import __torch__.fixture\nimport os.path\nfrom subprocess import run\n  x = ops.mylib.fuse(y)\n  z = ops.aten.add(x, y)\n  w = torch.ops.prim.NumToTensor(1)\n  v = myops.thing.x\n";
-        external_references(code, "m/code/__torch__/a.py", &mut f);
-        let globals: Vec<String> = f.into_vec().into_iter().filter_map(|x| x.global).collect();
-        assert_eq!(globals, ["os.path", "subprocess", "ops.mylib"]);
+        let code = "import __torch__.fixture\nimport os.path\nfrom subprocess import run\ndef f(y):\n  x = ops.mylib.fuse(y)\n  z = ops.aten.add(x, y)\n  w = torch.ops.prim.NumToTensor(1)\n  v = myops.thing.x\n";
+        let mut ts = torchscript::TorchScript::new();
+        ts.add_file("m/code/__torch__/a.py", "__torch__.a", code.as_bytes());
+        ts.finish(&mut f);
+        let mut globals: Vec<String> = f.into_vec().into_iter().filter_map(|x| x.global).collect();
+        globals.sort();
+        assert_eq!(globals, ["ops.mylib", "os.path", "subprocess"]);
     }
 }
