@@ -39,6 +39,7 @@ pub fn analyze<R: Read + Seek>(
             a.format = Format::TorchLegacy;
             let legacy_ctx = Context {
                 joblib: false,
+                torch: true,
                 ..ctx.clone()
             };
             legacy_layout = Some(legacy::parse_rest(

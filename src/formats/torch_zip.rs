@@ -97,6 +97,7 @@ pub fn analyze_zip<R: Read + Seek>(
         let ctx = Context {
             member: Some(member.clone()),
             torchscript: script,
+            torch: !script,
             ..Default::default()
         };
         let u = Machine::new(&mut graph, &mut a.findings, &opts.limits, ctx).load(&mut input)?;

@@ -28,6 +28,12 @@ pub struct Context {
     pub torchscript: bool,
     /// How deep inside other pickles this one is (nested `pickle.loads` payloads).
     pub nesting: usize,
+    /// torch.load's UnpicklerWrapper: names in torch's storage-type table are storage types
+    /// whatever the module (nothing is imported).
+    pub torch: bool,
+    /// The protocol `find_class` sees, when it is not this stream's own (joblib's nested
+    /// object-array unpickler borrows the outer unpickler's bound find_class).
+    pub names_proto: Option<u8>,
 }
 
 /// The result of one pickle: its root value and where its STOP opcode ended.

@@ -339,6 +339,9 @@ pub struct NumpyDtype {
     /// The dtype holds Python objects (an `O` descr, or a structured dtype whose state sets
     /// NPY_ITEM_HASOBJECT): joblib and numpy unpickle its data instead of reading bytes.
     pub hasobject: bool,
+    /// `numpy.dtype(code, align, copy=False)` of a native built-in type is numpy's shared
+    /// singleton, whose `__setstate__` changes nothing (docs/unpickling-model.md §14.3).
+    pub shared: bool,
 }
 
 /// The arena, in fixed-size chunks so that growing it never copies (a reallocating Vec would

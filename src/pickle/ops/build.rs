@@ -276,7 +276,19 @@ impl Machine<'_, '_, '_> {
                 )));
             }
         };
-        // joblib ends the frame before the raw bytes; they belong to no frame.
+        // joblib ends the frame before the raw bytes; they belong to no frame. A wrapper BUILD
+        // in the middle of a frame makes joblib read the array from after the frame and then
+        // run the rest of the frame: a different program from the one a linear reading sees.
+        if let Some(end) = self.frame_end {
+            if input.pos() < end {
+                self.finding(
+                    crate::policy::findings::Rule::FrameInconsistency,
+                    crate::policy::findings::Severity::High,
+                    "a joblib array wrapper is built inside a FRAME: joblib reads its bytes after the frame and runs the rest of the frame afterwards".into(),
+                    None,
+                );
+            }
+        }
         self.frame_end = None;
         if req.padded {
             let pad = input.read_u8()? as u64;
@@ -290,9 +302,12 @@ impl Machine<'_, '_, '_> {
                     "joblib object array nesting too deep",
                 ));
             }
+            // joblib's nested unpickler uses the outer one's find_class, bound to the outer
+            // stream: names resolve with the outer protocol, whatever PROTO the inner writes.
             let ctx = Context {
                 joblib: false,
                 nesting: self.ctx.nesting + 1,
+                names_proto: Some(self.ctx.names_proto.unwrap_or(self.proto)),
                 ..self.ctx.clone()
             };
             let mut inner = Machine::new(self.graph, self.findings, self.limits, ctx);

@@ -20,12 +20,6 @@ use crate::policy::grade::{self, Callee, Grade};
 use crate::policy::interpret::{self, torch as torch_interp, Interp};
 use crate::policy::registry::{self, Entry, Kind, Usage};
 
-/// Why the loader makes a call: an opcode, or a planted attribute it looked up.
-pub(crate) enum Via {
-    Opcode,
-    Planted { attr: &'static str, on: String },
-}
-
 /// How deep `_rebuild_from_type*` and copyreg helpers may nest calls of each other.
 const MAX_CALL_NESTING: usize = 8;
 
@@ -33,8 +27,10 @@ impl Machine<'_, '_, '_> {
     pub(crate) fn load_reduce(&mut self, _: &mut Input<'_>) -> Result<Flow> {
         let args = self.pop()?;
         let callable = self.pop()?;
-        let args = self.arg_items(args, "REDUCE")?;
-        let r = self.invoke(callable, args, None, CallKind::Reduce, Via::Opcode)?;
+        let r = match self.iterable_args(args, "REDUCE")? {
+            Some(args) => self.invoke(callable, args, None, CallKind::Reduce)?,
+            None => self.unpacked_call(callable, args, CallKind::Reduce)?,
+        };
         self.push(r)?;
         Ok(Flow::Continue)
     }
@@ -42,8 +38,10 @@ impl Machine<'_, '_, '_> {
     pub(crate) fn load_newobj(&mut self, _: &mut Input<'_>) -> Result<Flow> {
         let args = self.pop()?;
         let cls = self.pop()?;
-        let args = self.arg_items(args, "NEWOBJ")?;
-        let r = self.instantiate(cls, args, None, CallKind::NewObj)?;
+        let r = match self.iterable_args(args, "NEWOBJ")? {
+            Some(args) => self.instantiate(cls, args, None, CallKind::NewObj)?,
+            None => self.unpacked_call(cls, args, CallKind::NewObj)?,
+        };
         self.push(r)?;
         Ok(Flow::Continue)
     }
@@ -83,6 +81,45 @@ impl Machine<'_, '_, '_> {
         Ok(Flow::Continue)
     }
 
+    /// REDUCE/NEWOBJ arguments: a tuple, a list (unpacked by pickle.py only), or None for any
+    /// other value, which pickle.py (joblib) unpacks with `*args` as well (a dict's keys, a
+    /// str's characters, an object's `__iter__`) while _pickle.c raises.
+    fn iterable_args(&mut self, args: NodeId, op: &str) -> Result<Option<Vec<NodeId>>> {
+        match self.graph.get(args) {
+            Node::Tuple(_) | Node::List(_) => self.arg_items(args, op).map(Some),
+            Node::Dict(_)
+            | Node::Set(_)
+            | Node::FrozenSet(_)
+            | Node::Str(_)
+            | Node::Bytes(_)
+            | Node::ByteArray(_)
+            | Node::Object(_) => {
+                let g = grade::differential(&format!("{op} with arguments that are not a tuple"));
+                self.record(g);
+                Ok(None)
+            }
+            _ => Err(Error::malformed(format!("{op} arguments are not a tuple"))),
+        }
+    }
+
+    /// `callable(*iterable)` where the machine does not unpack the iterable: a call of the
+    /// file's choosing on arguments it chose, graded without interpreting it.
+    fn unpacked_call(
+        &mut self,
+        callable: NodeId,
+        iterable: NodeId,
+        how: CallKind,
+    ) -> Result<NodeId> {
+        let callable = self.unwrap_module_pid(callable);
+        self.unmodelled(
+            callable,
+            vec![iterable],
+            None,
+            how,
+            Some("arguments unpacked from a value that is not a tuple (pickle.py only)".into()),
+        )
+    }
+
     /// The items of an argument tuple. The C unpickler requires a tuple; the pure-Python one
     /// (joblib) unpacks any sequence, so a list is read as the arguments it becomes there.
     fn arg_items(&mut self, args: NodeId, op: &str) -> Result<Vec<NodeId>> {
@@ -118,7 +155,7 @@ impl Machine<'_, '_, '_> {
             self.instantiate(cls, args, None, how)
         } else {
             // An unregistered name may be a function: without knowing, it is a call.
-            self.invoke(cls, args, None, how, Via::Opcode)
+            self.invoke(cls, args, None, how)
         }
     }
 
@@ -129,7 +166,6 @@ impl Machine<'_, '_, '_> {
         args: Vec<NodeId>,
         kwargs: Option<NodeId>,
         how: CallKind,
-        via: Via,
     ) -> Result<NodeId> {
         let callable = self.unwrap_module_pid(callable);
         let entry = match self.graph.get(callable) {
@@ -159,7 +195,7 @@ impl Machine<'_, '_, '_> {
                 None
             }
         };
-        self.unmodelled(callable, args, kwargs, how, why, via)
+        self.unmodelled(callable, args, kwargs, how, why)
     }
 
     /// A registered callable: the machine's own kinds (calls of other callables) or the
@@ -254,7 +290,6 @@ impl Machine<'_, '_, '_> {
                     kwargs,
                     how,
                     Some("the class is a computed value".into()),
-                    Via::Opcode,
                 )
             }
         };
@@ -272,7 +307,6 @@ impl Machine<'_, '_, '_> {
                     kwargs,
                     how,
                     Some("cls.__new__(cls, *args) with the pickle's arguments".into()),
-                    Via::Opcode,
                 );
             }
             let grade = grade::instantiation(&g);
@@ -318,7 +352,6 @@ impl Machine<'_, '_, '_> {
                     kwargs,
                     how,
                     Some("a str subclass instantiated with something other than one str".into()),
-                    Via::Opcode,
                 ),
             },
             _ if with_args => self.unmodelled(
@@ -330,7 +363,6 @@ impl Machine<'_, '_, '_> {
                     "`{}.{}` is modelled only when instantiated without arguments",
                     e.module, e.name
                 )),
-                Via::Opcode,
             ),
             Kind::PlainClass | Kind::JoblibArrayWrapper => {
                 self.new_object(cls, args, kwargs, how, ClassKnowledge::Registered(e.kind))
@@ -480,7 +512,7 @@ impl Machine<'_, '_, '_> {
             )));
         }
         self.call_depth += 1;
-        let ret = self.invoke(*func, fargs, None, CallKind::Reduce, Via::Opcode);
+        let ret = self.invoke(*func, fargs, None, CallKind::Reduce);
         self.call_depth -= 1;
         let ret = ret?;
         let tensor_type = match self.graph.get(*new_type) {
@@ -572,7 +604,6 @@ impl Machine<'_, '_, '_> {
         kwargs: Option<NodeId>,
         how: CallKind,
         why: Option<String>,
-        via: Via,
     ) -> Result<NodeId> {
         let verb = match how {
             CallKind::NewObj | CallKind::NewObjEx => "instantiates with arguments",
@@ -587,10 +618,7 @@ impl Machine<'_, '_, '_> {
                 Callee::Computed(&callee_text)
             }
         };
-        let mut g = grade::call(callee, verb, &arg_text, why.as_deref());
-        if let Via::Planted { attr, on } = &via {
-            g = planted_call(g, attr, on);
-        }
+        let g = grade::call(callee, verb, &arg_text, why.as_deref());
         self.record(g);
         self.calls_seen = true;
         self.new_object(callable, args, kwargs, how, ClassKnowledge::Unknown)
@@ -661,19 +689,4 @@ impl Machine<'_, '_, '_> {
             },
         }
     }
-}
-
-/// A call of a value found by an instance lookup: the same grade, worded as what it is, and at
-/// least high (the loader calls what the pickle chose).
-fn planted_call(mut g: Grade, attr: &str, on: &str) -> Grade {
-    use crate::policy::findings::{Rule, Severity};
-    g.message = format!(
-        "the loader looks up `{attr}` on {on} and finds a value the pickle planted: {}",
-        g.message
-    );
-    if g.rule != Rule::DangerousCall {
-        g.rule = Rule::PlantedCall;
-        g.severity = g.severity.max(Severity::High);
-    }
-    g
 }

@@ -315,8 +315,9 @@ impl Machine<'_, '_, '_> {
         Ok(())
     }
 
-    /// The loader calls a value the pickle planted on an instance: graded as a call of that
-    /// value (a modelled callable stays inert; anything else is at least high).
+    /// The loader calls a value the pickle planted on an instance: a call the file chose, so
+    /// high whatever it calls (a modelled callable included), and graded as a call of that value
+    /// too (critical for a known gadget).
     pub(super) fn call_planted(
         &mut self,
         value: NodeId,
@@ -324,10 +325,14 @@ impl Machine<'_, '_, '_> {
         on: NodeId,
         args: Vec<NodeId>,
     ) -> Result<NodeId> {
-        let via = super::calls::Via::Planted {
+        let target = self.graph.describe(value, 80);
+        let g = grade::planted(
             attr,
-            on: self.describe_class(on),
-        };
-        self.invoke(value, args, None, CallKind::Reduce, via)
+            &format!("an instance of {}", self.describe_class(on)),
+            &format!("finds `{target}`, a value the pickle wrote into the instance"),
+        );
+        self.record(g);
+        self.calls_seen = true;
+        self.invoke(value, args, None, CallKind::Reduce)
     }
 }

@@ -41,8 +41,22 @@ impl Machine<'_, '_, '_> {
         Ok(Flow::Continue)
     }
 
-    pub(crate) fn load_stop(&mut self, _: &mut Input<'_>) -> Result<Flow> {
-        Ok(Flow::Stop(self.pop()?))
+    pub(crate) fn load_stop(&mut self, input: &mut Input<'_>) -> Result<Flow> {
+        let root = self.pop()?;
+        if let Some(end) = self.frame_end {
+            if input.pos() < end {
+                // _pickle.c resumes right after STOP when the file can peek, at the frame's end
+                // when it cannot (BytesIO: torch's zip records, _load_from_bytes); pickle.py at
+                // the frame's end. What follows (a legacy stream's storages) differs.
+                self.finding(
+                    Rule::FrameInconsistency,
+                    Severity::High,
+                    format!("the FRAME continues {} bytes past STOP: loaders resume at different places after this pickle", end - input.pos()),
+                    None,
+                );
+            }
+        }
+        Ok(Flow::Stop(root))
     }
 
     pub(crate) fn load_mark(&mut self, _: &mut Input<'_>) -> Result<Flow> {
@@ -75,5 +89,32 @@ impl Machine<'_, '_, '_> {
         let t = self.top()?;
         self.push(t)?;
         Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::limits::Limits;
+    use crate::pickle::{Context, Graph, Input, Machine};
+    use crate::policy::findings::{Findings, Rule};
+
+    /// A frame that goes on after STOP: loaders resume at different places afterwards.
+    #[test]
+    fn frame_continuing_past_stop_is_reported() {
+        let mut bytes = b"\x80\x04\x95".to_vec();
+        bytes.extend(5u64.to_le_bytes());
+        bytes.extend(b"K\x01.K\x02");
+        let limits = Limits::default();
+        let mut graph = Graph::new(&limits);
+        let mut findings = Findings::default();
+        let mut cursor = std::io::Cursor::new(&bytes[..]);
+        let mut input = Input::new(&mut cursor, 0, bytes.len() as u64);
+        Machine::new(&mut graph, &mut findings, &limits, Context::default())
+            .load(&mut input)
+            .unwrap();
+        assert!(findings
+            .items()
+            .iter()
+            .any(|f| f.rule == Rule::FrameInconsistency));
     }
 }

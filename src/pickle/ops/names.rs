@@ -9,7 +9,7 @@ use crate::pickle::text;
 use crate::pickle::value::{Global, Node, NodeId};
 use crate::policy::grade;
 use crate::policy::interpret;
-use crate::policy::registry;
+use crate::policy::registry::{self, Kind};
 
 impl Machine<'_, '_, '_> {
     pub(crate) fn load_global(&mut self, input: &mut Input<'_>) -> Result<Flow> {
@@ -42,7 +42,21 @@ impl Machine<'_, '_, '_> {
                 "empty module or name in a global reference",
             ));
         }
-        let (module, name) = if self.proto < 3 {
+        if self.ctx.torch {
+            // torch's find_class: a name from its storage-type table is a StorageType before
+            // anything is imported, whatever the module.
+            if let Some(e) =
+                registry::lookup("torch", &name).filter(|e| e.kind == Kind::TypedStorage)
+            {
+                let g = Global {
+                    module: e.module.into(),
+                    name: e.name.into(),
+                };
+                return interpret::global_value(self.graph, g, Some(e));
+            }
+        }
+        let proto = self.ctx.names_proto.unwrap_or(self.proto);
+        let (module, name) = if proto < 3 {
             fix_import(&module, &name)
         } else {
             (module, name)

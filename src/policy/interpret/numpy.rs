@@ -52,8 +52,15 @@ pub fn dtype(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
         return reject(g, args, "numpy.dtype", "not (str[, bool, bool])");
     };
     let (byteorder, descr) = split_byteorder(&descr);
+    let copy = args.get(2).is_some_and(|&c| g.as_bool(c) == Some(true));
+    let builtin = matches!(byteorder, '=' | '<' | '|')
+        && descr
+            .chars()
+            .next()
+            .is_some_and(|k| matches!(k, 'b' | 'i' | 'u' | 'f' | 'c' | '?' | 'O'));
     Ok(Interp::Value(g.add(Node::NumpyDtype(NumpyDtype {
         hasobject: descr.starts_with('O'),
+        shared: builtin && !copy,
         descr: descr.into(),
         byteorder,
     }))?))
@@ -70,6 +77,10 @@ fn split_byteorder(descr: &str) -> (char, &str) {
 pub fn dtype_setstate(g: &mut Graph, target: NodeId, state: NodeId) -> Result<Interp> {
     if !super::is_plain(g, state) {
         return unmodelled("dtype state that is not plain data");
+    }
+    if matches!(g.get(target), Node::NumpyDtype(d) if d.shared) {
+        // numpy's shared singleton ignores the state.
+        return Ok(Interp::Value(target));
     }
     let Some(items) = g.as_seq(state).map(<[NodeId]>::to_vec) else {
         return Err(bad("numpy dtype BUILD", "state is not a tuple"));
