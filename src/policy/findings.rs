@@ -225,7 +225,7 @@ impl Rule {
             Rule::NestedPickle => ("nested-pickle", "Bytes a loader reads as another file or pickle (torch.storage._load_from_bytes runs torch.load on them, pickle.loads): read with the same engine; high when they cannot be read."),
             Rule::ModulePickle => ("module-pickle", "A whole torch.nn.Module is pickled: loading it imports and runs its class code."),
             Rule::ExtensionMismatch => ("extension-mismatch", "The content is not what the file extension says (e.g. a pickle named .safetensors)."),
-            Rule::TorchScriptCode => ("torchscript-code", "TorchScript source code is present and runs when the file is loaded with torch.jit.load."),
+            Rule::TorchScriptCode => ("torchscript-code", "TorchScript source is present (info); operators that touch files, other models, the network or memory out of bounds are high when torch.jit.load runs them (__setstate__, parameter defaults, class constants) and medium when only calling the model does."),
             Rule::SandboxViolation => ("sandbox-violation", "Parsing the file made the jailed worker attempt a forbidden system call."),
             Rule::MalformedSafetensors => ("malformed-safetensors", "A safetensors file whose header the strict validator rejects (hostile lengths, offsets, shapes, dtypes, keys)."),
             Rule::PlantedCall => ("planted-call", "The loader looks up a method on an instance (BUILD's __setstate__, APPENDS' extend, ADDITEMS' add) where the pickle may have planted a callable of its choosing."),
