@@ -211,9 +211,9 @@ impl Rule {
         match self {
             Rule::DangerousCall => ("dangerous-call", "The pickle calls a known code-execution, file, network, import or nested-loader callable when loaded."),
             Rule::DangerousGlobal => ("dangerous-global", "The pickle references a known dangerous callable, even if it does not call it."),
-            Rule::UnknownCall => ("unknown-call", "The pickle calls a callable outside the allowlist (REDUCE, INST or OBJ)."),
-            Rule::UnknownClass => ("unknown-class", "The pickle instantiates a class outside the allowlist (NEWOBJ) and sets its state."),
-            Rule::UnknownGlobal => ("unknown-global", "The pickle references a global outside the allowlist without calling it."),
+            Rule::UnknownCall => ("unknown-call", "The pickle calls something of its choosing that the registry does not model for these arguments (REDUCE, INST, OBJ, NEWOBJ with arguments, a computed callable)."),
+            Rule::UnknownClass => ("unknown-class", "The pickle instantiates a class outside the registry without arguments and restores it: the class's own __new__, __setstate__ and container methods run with the pickle's data."),
+            Rule::UnknownGlobal => ("unknown-global", "The pickle references a name outside the registry: importing its module runs the module's top level."),
             Rule::BuildOnGlobal => ("build-on-global", "BUILD sets state on a global object (a module or class) instead of a fresh instance."),
             Rule::DottedGlobal => ("dotted-global", "A global name with dots walks attributes at load time (getattr gadget)."),
             Rule::ExtensionOpcode => ("extension-opcode", "EXT opcodes resolve globals through the copyreg registry, invisible to name-based scanners."),
