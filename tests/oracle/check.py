@@ -362,8 +362,15 @@ def check(cand_info, results, mg, reg):
     return v, level, obs
 
 
+# the classes of container mutants (tests/oracle/containers.py): the rule family a fix belongs to
+CONTAINER_CLASSES = ("lookup", "zip-reader", "storage-keys", "trailing-data", "byte-order", "header-grammar",
+                     "compression")
+
+
 def classify_violation(cand_cls, viol, obs):
     """The counterexample class of one violation."""
+    if viol["property"] == "P2" and cand_cls in CONTAINER_CLASSES:
+        return cand_cls
     if viol["property"] == "P2":
         return cand_cls if cand_cls in ("tensor-state", "nested-bytes", "joblib-read") else "tensor-state" if "differ" in viol["kind"] else cand_cls
     d = viol.get("detail") or {}
@@ -401,9 +408,12 @@ def classify_violation(cand_cls, viol, obs):
     return "unknown"
 
 
-def signature(cls, viol):
-    """Coarse: one fix of the engine fixes a whole signature, whatever callable the file chose."""
+def signature(cls, viol, template=""):
+    """Coarse: one fix of the engine fixes a whole signature, whatever callable the file chose.
+    Container mutants add their mutation kind (one fixture per kind of rewrite and outcome)."""
     d = viol.get("detail") or {}
     if viol["property"] == "P1":
         return f"{cls}|P1|{viol['kind']}|{d.get('category')}"
+    if template.startswith("container:"):
+        return f"{cls}|P2|{viol['kind']}|{template[10:]}"
     return f"{cls}|P2|{viol['kind']}"

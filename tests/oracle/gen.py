@@ -108,7 +108,7 @@ def rezip(base: str, pkl: bytes) -> bytes:
 
 def wrap(container: str, ops, base: str = "") -> bytes:
     data = pk.encode(ops)
-    if container in ("pickle", "joblib"):
+    if container in ("pickle", "joblib") or (ops and ops[0][0] == "RAW" and container in RAW_CONTAINERS):
         return data
     if container == "npy":
         return npy_object(data)
@@ -121,7 +121,10 @@ def wrap(container: str, ops, base: str = "") -> bytes:
     raise ValueError(container)
 
 
-EXT = {"pickle": ".pkl", "joblib": ".joblib", "torchzip": ".pt", "legacy": ".pt", "npy": ".npy"}
+EXT = {"pickle": ".pkl", "joblib": ".joblib", "torchzip": ".pt", "legacy": ".pt", "npy": ".npy", "npz": ".npz",
+       "tar": ".pt"}
+# containers whose RAW candidates (tests/oracle/containers.py) are the whole file already
+RAW_CONTAINERS = ("torchzip", "legacy", "npy", "npz", "tar")
 
 # The loaders that run each container. The *_trace loaders are the same loads with the
 # pure-Python unpickler (for the call trace); PRIMARY is the loader Property 2 compares with.
@@ -131,8 +134,11 @@ LOADERS = {
     "torchzip": ["torch", "torch_trace", "torch_wo"],
     "legacy": ["torch", "torch_trace", "torch_wo"],
     "npy": ["numpy", "numpy_trace"],
+    "npz": ["numpy", "numpy_trace"],
+    "tar": ["torch", "torch_trace", "torch_wo"],
 }
-PRIMARY = {"pickle": "pickle", "joblib": "joblib", "torchzip": "torch", "legacy": "torch", "npy": "numpy"}
+PRIMARY = {"pickle": "pickle", "joblib": "joblib", "torchzip": "torch", "legacy": "torch", "npy": "numpy",
+           "npz": "numpy", "tar": "torch"}
 
 
 @dataclass
@@ -146,13 +152,15 @@ class Candidate:
     note: str = ""
     extra_loaders: list = field(default_factory=list)
     base: str = ""  # a real checkpoint whose data.pkl the ops replace
+    loader_set: list = field(default_factory=list)  # replaces LOADERS[container] when given
 
     def data(self) -> bytes:
         return wrap(self.container, self.ops, self.base)
 
     @property
     def loaders(self):
-        return LOADERS[self.container] + [x for x in self.extra_loaders if x not in LOADERS[self.container]]
+        own = self.loader_set or LOADERS[self.container]
+        return own + [x for x in self.extra_loaders if x not in own]
 
     @property
     def primary(self):

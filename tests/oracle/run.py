@@ -27,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import check  # noqa: E402
+import containers  # noqa: E402
 import gen  # noqa: E402
 import pk  # noqa: E402
 from registry import Registry  # noqa: E402
@@ -91,6 +92,8 @@ class Runner:
         self.kept = kept_fixtures()
         self.new_sigs = {}
         self.per_class_kept = collections.Counter()
+        self.kinds = collections.Counter()  # container mutants tried per mutation kind
+        self.kind_viol = collections.Counter()
         self.tmp = tempfile.mkdtemp(prefix="oracle-run-")
 
     def evaluate(self, sb, cand, data=None, loaders=None):
@@ -113,7 +116,7 @@ class Runner:
         out = []
         for v in viols:
             cls = check.classify_violation(cand.cls, v, obs)
-            out.append((cls, check.signature(cls, v), v))
+            out.append((cls, check.signature(cls, v, cand.template), v))
         return out
 
     def keep_fresh(self, sb, cand, fresh):
@@ -207,7 +210,10 @@ class Runner:
             for i in indices:
                 if time.monotonic() > deadline:
                     break
-                cand = gen.make(self.args.seed, i, self.vocab)
+                if self.args.suite == "containers":
+                    cand = containers.make(self.args.seed, i)
+                else:
+                    cand = gen.make(self.args.seed, i, self.vocab)
                 try:
                     viols, level, obs, mg, rep = self.evaluate(sb, cand)
                 except Exception as e:  # noqa: BLE001
@@ -227,9 +233,13 @@ class Runner:
                     for o in obs:
                         self.calls[o.category] += 1
                     self.levels[level] += 1
+                    if cand.template.startswith("container:"):
+                        self.kinds[cand.template[10:]] += 1
                     self.verdicts[f"{level}->{mg.get('verdict')}/convert {mg.get('convert_exit')}"] += 1
                     found = self.violation_sigs(cand, viols, obs)
                     fresh = []
+                    if found and cand.template.startswith("container:"):
+                        self.kind_viol[cand.template[10:]] += 1
                     for cls, sig, v in found:
                         self.by_class[(cls, v["property"])] += 1
                         self.by_sig[sig] += 1
@@ -243,12 +253,15 @@ class Runner:
             sb.close()
 
     def run(self):
-        sb = Sandbox(self.args.venv)
-        try:
-            sb.start()
-            self.vocab = gen.Vocab(load_vocab(sb), self.reg)
-        finally:
-            sb.close()
+        if self.args.suite == "containers":
+            self.vocab = None  # container mutants use no vocabulary
+        else:
+            sb = Sandbox(self.args.venv)
+            try:
+                sb.start()
+                self.vocab = gen.Vocab(load_vocab(sb), self.reg)
+            finally:
+                sb.close()
         t0 = time.monotonic()
         deadline = t0 + self.args.budget_seconds
         jobs = max(1, self.args.jobs)
@@ -263,10 +276,15 @@ class Runner:
 
     def summary(self):
         L = []
-        L.append(f"oracle: seed {self.args.seed}, {self.stats['candidates']} candidates in {self.elapsed:.0f} s "
-                 f"({self.args.jobs} jobs), binary {self.binary} sha256 {self.bin_sha[:16]}, registry {self.reg.source}")
-        L.append(f"vocabulary: {len(self.vocab.functions)} functions, {len(self.vocab.classes)} classes "
-                 f"({len(self.vocab.enums)} enums, {len(self.vocab.dataclasses)} dataclasses) from introspection")
+        L.append(f"oracle ({self.args.suite}): seed {self.args.seed}, {self.stats['candidates']} candidates in "
+                 f"{self.elapsed:.0f} s ({self.args.jobs} jobs), binary {self.binary} sha256 {self.bin_sha[:16]}, "
+                 f"registry {self.reg.source}")
+        if self.vocab is not None:
+            L.append(f"vocabulary: {len(self.vocab.functions)} functions, {len(self.vocab.classes)} classes "
+                     f"({len(self.vocab.enums)} enums, {len(self.vocab.dataclasses)} dataclasses) from introspection")
+        if self.kinds:
+            L.append("container mutants per kind (with a violation): " + ", ".join(
+                f"{k} {v} ({self.kind_viol[k]})" for k, v in sorted(self.kinds.items())))
         L.append("loads per loader: " + ", ".join(f"{k} {v}" for k, v in sorted(self.loads.items())))
         L.append("required level (0 clean, 1 suspicious, 2 malicious): " + ", ".join(f"{k}: {v}" for k, v in sorted(self.levels.items())))
         L.append("observations per category: " + ", ".join(f"{k} {v}" for k, v in sorted(self.calls.items(), key=lambda x: -x[1])))
@@ -300,7 +318,9 @@ def refresh(args, reg, binary):
             with open(fpath, "rb") as f:
                 data = f.read()
             cand = gen.Candidate(name=j["name"], cls=j["class"], template=j["template"], container=j["container"],
-                                 ops=[], proto=j["protocol"], note=j["note"])
+                                 ops=[], proto=j["protocol"], note=j["note"],
+                                 loader_set=sorted(j.get("loaders") or {}) if j["template"].startswith("container:")
+                                 else [])
             viols, level, obs, mg, rep = r.evaluate(sb, cand, data=data)
             if viols is None:
                 print(f"refresh: {p}: sandbox error {rep}", file=sys.stderr)
@@ -331,6 +351,9 @@ def refresh(args, reg, binary):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--suite", choices=["pickles", "containers"], default="pickles",
+                    help="generated pickles (gen.py) or real checkpoints with their structure rewritten "
+                         "(containers.py)")
     ap.add_argument("--budget-seconds", type=float, default=180)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--start", type=int, default=0, help="first candidate index")
@@ -372,7 +395,8 @@ def main(argv=None):
     new = {s: p for s, p in r.new_sigs.items()}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"seed": args.seed, "candidates": r.stats["candidates"], "seconds": round(r.elapsed),
+            json.dump({"suite": args.suite, "seed": args.seed, "candidates": r.stats["candidates"],
+                       "seconds": round(r.elapsed), "kinds": r.kinds, "kinds_violating": r.kind_viol,
                        "loads": r.loads, "levels": r.levels, "observations": r.calls,
                        "by_class": {f"{c}|{p}": n for (c, p), n in r.by_class.items()},
                        "signatures": r.by_sig, "new": list(new)}, f, indent=1, default=str)

@@ -706,8 +706,8 @@ def flatten(obj):
         if budget[0] < 0 or depth > 200:
             raise ValueError("flatten budget")
         if isinstance(v, (torch.Tensor, np.ndarray)):
-            if isinstance(v, np.ndarray) and v.dtype.hasobject:
-                return
+            if isinstance(v, np.ndarray) and (v.dtype.hasobject or v.dtype.kind not in "biufc"):
+                return  # strings, records, datetimes: not tensors (the naming contract leaves them out)
             add(path or "tensor", v)
             return
         if id(v) in seen:
