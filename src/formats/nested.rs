@@ -75,7 +75,18 @@ fn torch_load_bytes(bytes: &[u8], findings: &mut Findings, opts: &Options) {
         return;
     }
     let mut cursor = std::io::Cursor::new(bytes);
-    let nested: Analysis = super::analyze(&mut cursor, bytes.len() as u64, opts);
+    // torch.load on a BytesIO: a zip when the first bytes are a local header, otherwise the
+    // legacy stream (its first pickle is unpickled before the magic number is checked). The
+    // TAR format is tried only for real files, never here.
+    let nested: Analysis = if bytes.starts_with(b"PK\x03\x04") {
+        super::analyze(&mut cursor, bytes.len() as u64, opts)
+    } else {
+        let mut a = Analysis::default();
+        if let Err(e) = super::pickle_file::analyze(&mut cursor, bytes.len() as u64, opts, &mut a) {
+            a.error = Some(e);
+        }
+        a
+    };
     let member = format!("payload of {LOAD_FROM_BYTES} (depth {})", opts.nesting);
     for mut f in nested.findings.into_vec() {
         f.location.member = Some(match f.location.member.take() {

@@ -116,7 +116,7 @@ fn exposes(g: &Graph, target: NodeId, name: &str) -> bool {
         budget -= 1;
         match g.get(id) {
             Node::Str(s) if &**s == name => return true,
-            Node::Global(_) => return true,
+            Node::Global(_) | Node::LoadFromBytes(_) => return true,
             Node::Object(inner) => {
                 if inner.class == ClassKnowledge::Unknown {
                     return true;

@@ -301,6 +301,9 @@ pub struct ArrayNode {
     pub shape: Vec<u64>,
     pub fortran: bool,
     pub data: ArrayData,
+    /// A tensor shares this array's buffer (`torch.from_numpy`). `ndarray.__setstate__` on it
+    /// again frees that buffer under the tensor: what the tensor then holds is undefined.
+    pub lent: bool,
 }
 
 #[derive(Debug, Clone)]

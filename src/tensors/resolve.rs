@@ -93,9 +93,14 @@ fn tensor_spec(
                 "tensor `{name}`: device tensor data is not a numpy array"
             )));
         };
-        return array_spec(graph, name, a, storage_node, inline_cache, max_rank)?.ok_or_else(
-            || Error::unsupported(format!("tensor `{name}`: numpy dtype `{}`", a.dtype.descr)),
-        );
+        let spec =
+            array_spec(graph, name, a, storage_node, inline_cache, max_rank)?.ok_or_else(|| {
+                Error::unsupported(format!("tensor `{name}`: numpy dtype `{}`", a.dtype.descr))
+            })?;
+        if let Some(dtype) = numpy::torch_dtype(&a.dtype.descr) {
+            check_cast(name, t, dtype)?;
+        }
+        return Ok(spec);
     }
     let storage = storages.storage(graph, storage_node)?;
     let dtype = t.dtype.or(storage.dtype).ok_or_else(|| {
@@ -103,6 +108,7 @@ fn tensor_spec(
             "tensor `{name}`: untyped storage without a dtype argument"
         ))
     })?;
+    check_cast(name, t, dtype)?;
     if storage.big_endian
         && t.dtype.is_some()
         && storage.dtype.is_some()
@@ -125,6 +131,23 @@ fn tensor_spec(
         },
         max_rank,
     )
+}
+
+/// A rebuilder that converts (`data.to(dtype)`) to another dtype than the data's own: torch
+/// would return converted values; modelguard refuses rather than write different bytes.
+fn check_cast(
+    name: &str,
+    t: &TensorNode,
+    dtype: crate::tensors::torch_dtype::TorchDtype,
+) -> Result<()> {
+    match t.cast {
+        Some(to) if to != dtype => Err(Error::unsupported(format!(
+            "tensor `{name}` is rebuilt as {} from {} data: torch converts the values, modelguard does not",
+            to.name(),
+            dtype.name()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A numpy array as a tensor; `Ok(None)` for arrays that hold no numbers (strings, objects).

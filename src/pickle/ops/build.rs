@@ -90,6 +90,24 @@ impl Machine<'_, '_, '_> {
                         if !values::setstate_is_plain(self.graph, kind, state) {
                             self.unmodelled_state(target, "a state that is not plain data");
                         }
+                        // partial.__setstate__((func, args, kwds, dict)) makes `dict` the
+                        // instance __dict__, which later lookups (the next BUILD's
+                        // __setstate__) find first.
+                        if kind == Kind::FunctoolsPartial {
+                            if let Some(&d) = self.graph.as_seq(state).and_then(|s| s.get(3)) {
+                                if let Node::Dict(dd) = self.graph.get(d) {
+                                    let writes: Vec<(AttrKey, NodeId)> = dd
+                                        .entries
+                                        .iter()
+                                        .map(|&(k, v)| match self.graph.as_str(k) {
+                                            Some(s) => (AttrKey::Name(s.into()), v),
+                                            None => (AttrKey::Other(k), v),
+                                        })
+                                        .collect();
+                                    self.write_attrs(target, writes);
+                                }
+                            }
+                        }
                     }
                     // A TorchScript object's __setstate__ is archive code (graded by the
                     // TorchScript analysis); the state is kept for naming either way.
@@ -102,6 +120,16 @@ impl Machine<'_, '_, '_> {
             // storage, `.data = ...`, requires_grad and hooks. torch never writes this.
             Node::Tensor(_) => {
                 let g = grade::tensor_state("BUILD calls Tensor.__setstate__ on a rebuilt tensor, replacing its storage or data");
+                self.record(g);
+                self.calls_seen = true;
+            }
+            // ndarray.__setstate__ on an array a tensor already shares: the tensor's buffer is
+            // freed and the loaded weights are whatever memory it then holds.
+            Node::Array(a) if a.lent => {
+                let g = grade::tensor_state(
+                    "BUILD calls ndarray.__setstate__ on an array torch.from_numpy already shares, \
+                     freeing the tensor's buffer",
+                );
                 self.record(g);
                 self.calls_seen = true;
             }
@@ -290,7 +318,8 @@ impl Machine<'_, '_, '_> {
             }
         }
         self.frame_end = None;
-        if req.padded {
+        // read_array reads the padding only on the bytes path (not for object arrays).
+        if req.padded && !req.object_dtype {
             let pad = input.read_u8()? as u64;
             input.skip(pad, "joblib array padding")?;
         }
@@ -326,6 +355,7 @@ impl Machine<'_, '_, '_> {
             shape: req.shape,
             fortran: req.fortran,
             data,
+            lent: false,
         })))?;
         self.replace_top(arr)
     }

@@ -152,8 +152,9 @@ pub fn is_plain(g: &Graph, id: NodeId) -> bool {
             | Node::StorageType(_)
             | Node::NumpyDtype(_)
             | Node::Tensor(_)
-            | Node::Array(_)
-            | Node::LoadFromBytes(_) => {}
+            | Node::Array(_) => {}
+            // What a nested torch.load returns is whatever its payload builds: opaque.
+            Node::LoadFromBytes(_) => return false,
             Node::PersistentId(p) => stack.push((*p, depth + 1)),
             Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => {
                 stack.extend(v.iter().map(|&c| (c, depth + 1)))

@@ -73,7 +73,11 @@ fn split_byteorder(descr: &str) -> (char, &str) {
     }
 }
 
-/// `dtype.__setstate__(state)`: the byte order, and whether the dtype is structured.
+/// `dtype.__setstate__(state)` for the states numpy writes: version 3
+/// `(3, byteorder, subarray, names, fields, elsize, alignment, flags)` and version 4 (the same
+/// plus metadata). numpy takes the byte order, the element size of flexible types and the
+/// object flag from the state (descriptor.c arraydescr_setstate), so they are applied here;
+/// other versions, subarray dtypes and states that contradict the dtype are refused.
 pub fn dtype_setstate(g: &mut Graph, target: NodeId, state: NodeId) -> Result<Interp> {
     if !super::is_plain(g, state) {
         return unmodelled("dtype state that is not plain data");
@@ -85,34 +89,73 @@ pub fn dtype_setstate(g: &mut Graph, target: NodeId, state: NodeId) -> Result<In
     let Some(items) = g.as_seq(state).map(<[NodeId]>::to_vec) else {
         return Err(bad("numpy dtype BUILD", "state is not a tuple"));
     };
-    let byteorder = items
-        .get(1)
-        .and_then(|&b| g.as_str(b))
-        .and_then(|s| s.chars().next());
-    let structured = items
-        .iter()
-        .skip(2)
-        .take(3)
-        .any(|&i| !matches!(g.get(i), Node::None));
-    // The 8th item is the dtype's flags; NPY_ITEM_HASOBJECT (0x01) marks object fields.
-    let hasobject = items
-        .get(7)
-        .and_then(|&f| g.as_int(f))
-        .is_some_and(|f| f & 1 != 0);
-    if let Node::NumpyDtype(dt) = g.get_mut(target) {
-        dt.hasobject |= hasobject;
-        if let Some(b) = byteorder {
-            dt.byteorder = b;
+    let version = items.first().and_then(|&v| g.as_int(v));
+    match (version, items.len()) {
+        (Some(3), 8) | (Some(4), 9) => {}
+        _ => {
+            return Err(crate::error::Error::unsupported(format!(
+                "a numpy dtype state of version {version:?} with {} items (numpy writes version 3 or 4)",
+                items.len()
+            )))
         }
-        if structured && !dt.descr.starts_with("structured:") {
-            dt.descr = format!("structured:{}", dt.descr).into();
+    }
+    let byteorder = g.as_str(items[1]).and_then(|s| s.chars().next());
+    if !matches!(g.get(items[2]), Node::None) {
+        return Err(crate::error::Error::unsupported(
+            "a numpy subarray dtype (its shape is part of the dtype)",
+        ));
+    }
+    let structured =
+        !matches!(g.get(items[3]), Node::None) || !matches!(g.get(items[4]), Node::None);
+    let elsize = g.as_int(items[5]).unwrap_or(-1);
+    let flags = g.as_int(items[7]).unwrap_or(0);
+    let state_hasobject = flags & 1 != 0;
+    let Node::NumpyDtype(dt) = g.get(target).clone() else {
+        return Err(bad("numpy dtype BUILD", "not a dtype"));
+    };
+    let kind = dt
+        .descr
+        .trim_start_matches("structured:")
+        .chars()
+        .next()
+        .unwrap_or('?');
+    let object_kind = kind == 'O';
+    if !structured && object_kind != state_hasobject {
+        // An object dtype whose state clears the object flag makes numpy read raw bytes as
+        // object pointers (and the reverse reads pointers as numbers): never inert.
+        return unmodelled("a dtype state whose object flag contradicts the dtype (numpy would treat bytes as object pointers)");
+    }
+    let flexible = matches!(kind, 'V' | 'S' | 'U');
+    let descr: Box<str> = if flexible && elsize > 0 {
+        let n = if kind == 'U' { elsize / 4 } else { elsize };
+        let code = format!("{kind}{n}");
+        if structured {
+            format!("structured:{code}").into()
+        } else {
+            code.into()
+        }
+    } else if structured && !dt.descr.starts_with("structured:") {
+        format!("structured:{}", dt.descr).into()
+    } else {
+        dt.descr.clone()
+    };
+    if let Node::NumpyDtype(d) = g.get_mut(target) {
+        d.descr = descr;
+        d.hasobject = if structured {
+            state_hasobject
+        } else {
+            object_kind
+        };
+        if let Some(b) = byteorder {
+            d.byteorder = b;
         }
     }
     Ok(Interp::Value(target))
 }
 
-/// `scalar(dtype, bytes)`: numpy scalars become plain Python numbers (hyper-parameters, never
-/// tensors); an object-dtype scalar is its object.
+/// `scalar(dtype, bytes)`: numpy scalars are numbers, bools, `str_` and `bytes_`, which hash and
+/// compare like the Python values they equal (a `numpy.str_` dict key is a str key); they are
+/// kept as those values (hyper-parameters, never tensors). An object-dtype scalar is its object.
 pub fn scalar(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
     let [dtype, data] = args else {
         return Err(bad("numpy scalar", "expected 2 arguments"));
@@ -120,39 +163,102 @@ pub fn scalar(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
     let Node::NumpyDtype(dt) = g.get(*dtype).clone() else {
         return reject(g, args, "numpy scalar", "dtype is not a numpy dtype");
     };
-    if dt.descr.starts_with('O') {
+    if dt.hasobject {
         return Ok(Interp::Value(*data));
     }
     let bytes: Vec<u8> = match g.get(*data) {
         Node::Bytes(b) => b.to_vec(),
+        // Python 2 pickles carry the raw data as a latin-1 str.
         Node::Str(s) => s.chars().map(|c| c as u32 as u8).collect(),
         _ => return reject(g, args, "numpy scalar", "data is not bytes"),
     };
-    let swap = dt.byteorder == '>';
-    let le = |n: usize| -> Option<Vec<u8>> {
-        (bytes.len() == n).then(|| {
-            let mut v = bytes.clone();
-            if swap {
-                v.reverse();
+    let node = scalar_value(&dt, &bytes)
+        .ok_or_else(|| bad("numpy scalar", "data shorter than the dtype's item"))?;
+    Ok(Interp::Value(g.add(node)?))
+}
+
+/// The Python value a numpy scalar of `dt` over `bytes` equals (numpy reads the first
+/// itemsize bytes and ignores the rest).
+fn scalar_value(dt: &NumpyDtype, bytes: &[u8]) -> Option<Node> {
+    let code = &*dt.descr;
+    let kind = code.chars().next()?;
+    let size = crate::tensors::numpy::itemsize(code).unwrap_or(0) as usize;
+    let raw = bytes.get(..size)?;
+    let le: Vec<u8> = if dt.byteorder == '>' && !matches!(kind, 'S' | 'V') {
+        match kind {
+            // complex: each half swapped on its own
+            'c' => raw
+                .chunks(size / 2)
+                .flat_map(|h| h.iter().rev().copied())
+                .collect(),
+            'U' => raw
+                .chunks(4)
+                .flat_map(|c| c.iter().rev().copied())
+                .collect(),
+            _ => raw.iter().rev().copied().collect(),
+        }
+    } else {
+        raw.to_vec()
+    };
+    let int = |signed: bool| -> Option<Node> {
+        let mut buf = [0u8; 8];
+        buf[..le.len()].copy_from_slice(&le);
+        if signed && le.last().is_some_and(|b| b & 0x80 != 0) {
+            for b in &mut buf[le.len()..] {
+                *b = 0xff;
             }
-            v
-        })
-    };
-    let node = match &*dt.descr {
-        "f8" => le(8).map(|b| Node::Float(f64::from_le_bytes(b.try_into().unwrap_or_default()))),
-        "f4" => {
-            le(4).map(|b| Node::Float(f32::from_le_bytes(b.try_into().unwrap_or_default()) as f64))
         }
-        "i8" => le(8).map(|b| Node::Int(i64::from_le_bytes(b.try_into().unwrap_or_default()))),
-        "i4" => {
-            le(4).map(|b| Node::Int(i32::from_le_bytes(b.try_into().unwrap_or_default()) as i64))
+        let v = i64::from_le_bytes(buf);
+        if !signed && le.len() == 8 && v < 0 {
+            return Some(crate::pickle::text::long_from_le(&[&le[..], &[0]].concat()));
         }
-        "b1" => le(1).map(|b| Node::Bool(b[0] != 0)),
-        _ => None,
+        Some(Node::Int(v))
     };
-    Ok(Interp::Value(
-        g.add(node.unwrap_or(Node::Bytes(bytes.into())))?,
-    ))
+    Some(match (kind, size) {
+        ('b', 1) if code.starts_with("b1") => Node::Bool(le[0] != 0),
+        ('?', 1) => Node::Bool(le[0] != 0),
+        ('i', 1 | 2 | 4 | 8) => int(true)?,
+        ('u', 1 | 2 | 4 | 8) => int(false)?,
+        ('f', 2) => Node::Float(half_to_f64(u16::from_le_bytes([le[0], le[1]]))),
+        ('f', 4) => Node::Float(f32::from_le_bytes(le[..4].try_into().ok()?) as f64),
+        ('f', 8) => Node::Float(f64::from_le_bytes(le[..8].try_into().ok()?)),
+        ('c', 8) => Node::Complex(
+            f32::from_le_bytes(le[..4].try_into().ok()?) as f64,
+            f32::from_le_bytes(le[4..8].try_into().ok()?) as f64,
+        ),
+        ('c', 16) => Node::Complex(
+            f64::from_le_bytes(le[..8].try_into().ok()?),
+            f64::from_le_bytes(le[8..16].try_into().ok()?),
+        ),
+        ('U', _) => {
+            // UCS4, trailing NULs stripped (numpy's str_ of a fixed-width item).
+            let mut s = String::new();
+            for c in le.chunks(4) {
+                let cp = u32::from_le_bytes(c.try_into().ok()?);
+                s.push(char::from_u32(cp)?);
+            }
+            Node::Str(s.trim_end_matches('\0').into())
+        }
+        ('S', _) => {
+            let end = le.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            Node::Bytes(le[..end].into())
+        }
+        // datetimes, raw voids, long doubles: an opaque value
+        _ => Node::Bytes(le.into()),
+    })
+}
+
+/// IEEE 754 binary16 to f64.
+fn half_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as f64;
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+    }
 }
 
 /// `_frombuffer(buffer, dtype, shape, order)` (protocol 5 arrays).
@@ -175,6 +281,7 @@ pub fn frombuffer(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
         shape,
         fortran,
         data: ArrayData::Inline(*buf),
+        lent: false,
     })))?))
 }
 
@@ -239,5 +346,6 @@ pub fn array_setstate(
         shape,
         fortran,
         data,
+        lent: false,
     }))
 }

@@ -251,10 +251,16 @@ pub fn device_from_cpu(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
         return reject(g, args, what, "not (tensor, dtype, device, requires_grad)");
     };
     let d = *d;
-    if !is_device(g, *device) {
-        return reject(g, args, what, "device is not a device string");
-    }
+    let Some(device) = device_kind(g, *device) else {
+        return reject(g, args, what, "device is not a device torch knows");
+    };
     requires_grad(g, *rg, what)?;
+    if device == Device::Meta {
+        // `.to(device="meta")`: a tensor without data.
+        return Ok(Interp::Value(g.add(Node::Tensor(Box::new(
+            TensorNode::new(None, TensorLayout::Meta),
+        )))?));
+    }
     if let Node::Tensor(t) = g.get_mut(*data) {
         t.cast = Some(d);
     }
@@ -268,22 +274,52 @@ pub fn device_from_numpy(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
     let [data, dtype, device, rg] = args else {
         return Err(bad(what, "expected 4 arguments"));
     };
-    let (Node::Array(_), Node::TorchDtype(d)) = (g.get(*data), g.get(*dtype)) else {
+    let (Node::Array(array), Node::TorchDtype(d)) = (g.get(*data), g.get(*dtype)) else {
         return reject(g, args, what, "not (ndarray, dtype, device, requires_grad)");
     };
-    let d = *d;
-    if !is_device(g, *device) {
-        return reject(g, args, what, "device is not a device string");
-    }
+    let (array, d) = ((**array).clone(), *d);
+    let Some(device) = device_kind(g, *device) else {
+        return reject(g, args, what, "device is not a device torch knows");
+    };
     requires_grad(g, *rg, what)?;
-    let mut t = TensorNode::new(Some(*data), TensorLayout::FromArray);
+    if device == Device::Meta {
+        return Ok(Interp::Value(g.add(Node::Tensor(Box::new(
+            TensorNode::new(None, TensorLayout::Meta),
+        )))?));
+    }
+    // torch.from_numpy shares the array's buffer as it is now: the tensor keeps a snapshot, and
+    // the array is marked so that a later BUILD on it (which frees that buffer under the
+    // tensor) is refused.
+    if let Node::Array(a) = g.get_mut(*data) {
+        a.lent = true;
+    }
+    let snapshot = g.add(Node::Array(Box::new(array)))?;
+    let mut t = TensorNode::new(Some(snapshot), TensorLayout::FromArray);
     t.cast = Some(d);
     Ok(Interp::Value(g.add(Node::Tensor(Box::new(t)))?))
 }
 
-/// A device as rebuilders receive it: `torch.device(...)` (modelled as its string) or a string.
-fn is_device(g: &Graph, id: NodeId) -> bool {
-    matches!(g.get(id), Node::Str(_))
+/// Where a rebuilder puts the tensor: a real device keeps the data; `meta` drops it.
+#[derive(PartialEq)]
+enum Device {
+    Real,
+    Meta,
+}
+
+/// A device as rebuilders receive it: `torch.device(...)` (modelled as its string) or a string
+/// naming a device type torch knows (`cpu`, `cuda:0`, ...). Anything else is not modelled.
+fn device_kind(g: &Graph, id: NodeId) -> Option<Device> {
+    let s = g.as_str(id)?;
+    let (kind, index) = s.split_once(':').unwrap_or((s, "0"));
+    if !index.bytes().all(|b| b.is_ascii_digit()) || index.is_empty() {
+        return None;
+    }
+    match kind {
+        "meta" => Some(Device::Meta),
+        "cpu" | "cuda" | "mps" | "xpu" | "xla" | "hpu" | "mtia" | "privateuseone" | "ipu"
+        | "ve" | "lazy" | "vulkan" | "metal" | "maia" => Some(Device::Real),
+        _ => None,
+    }
 }
 
 /// Quantized, sparse, meta, nested and wrapper-subclass tensors: the file is graded, the tensor
@@ -415,9 +451,12 @@ pub fn legacy_tensor_setstate(
     let Ok(four) = <[NodeId; 4]>::try_from(items.as_slice()) else {
         return Ok(None);
     };
+    // `set_` onto a typed storage of another dtype raises in torch; `torch.Tensor()` is the
+    // default dtype, float32. The cast check refuses a mismatch instead of reinterpreting.
     Ok(tensor_over_storage(g, four)?.map(|n| match n {
         Node::Tensor(mut t) => {
             t.dtype = dtype;
+            t.cast = Some(dtype.unwrap_or(TorchDtype::Float32));
             Node::Tensor(t)
         }
         other => other,

@@ -81,6 +81,16 @@ pub fn plain_value(g: &mut Graph, callable: NodeId, args: &[NodeId]) -> Result<I
             "arguments that are not plain scalars",
         );
     }
+    // Fraction("1e1000000000") computes 10**1000000000 while loading; what Fraction pickles is
+    // "numerator/denominator", never an exponent.
+    if args.iter().any(|&a| {
+        g.as_str(a)
+            .is_some_and(|s| s.len() > 4096 || s.contains(['e', 'E']))
+    }) {
+        return unmodelled(
+            "a number written with an exponent or thousands of digits (parsing it can take unbounded time)",
+        );
+    }
     registered_object(g, callable, args, Kind::PlainValue)
 }
 
