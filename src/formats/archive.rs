@@ -120,7 +120,7 @@ pub fn worth_reading(head: &[u8], name: &str) -> bool {
     super::compressed::detect(head).is_some()
         || head.starts_with(b"PK\x03\x04")
         || head.starts_with(b"\x93NUMPY")
-        || head.get(257..262) == Some(b"ustar")
+        || super::tar_header::first_block(head) == super::tar_header::FirstBlock::Header
         || head.starts_with(super::sevenz::MAGIC)
         || registry::detect_head(head).is_some()
         || head.first().is_some_and(|&b| super::pickle_start(b))

@@ -62,7 +62,7 @@ pub fn analyze<R: Read + Seek>(
         // Not a joblib dump: a .tar.gz (read member by member) or another compressed file.
         a.format = Format::Gzip;
         let n = bytes.len() as u64;
-        if bytes.get(257..262) == Some(b"ustar") {
+        if super::tar_header::first_block(&bytes) == super::tar_header::FirstBlock::Header {
             return super::tar::analyze(&mut cursor, n, opts, a);
         }
         let compressed = detect(&bytes[..bytes.len().min(4)]).is_some();

@@ -29,6 +29,34 @@ pub struct StoragePid {
     pub numel: u64,
     /// Pre-1.0 views: (root key, offset in elements, size in elements).
     pub view: Option<(String, u64, u64)>,
+    /// The device tag `restore_location` receives (`cpu`, `cuda:0`, ...).
+    pub location: String,
+}
+
+impl StoragePid {
+    /// Whether torch's default `restore_location` keeps this storage's bytes
+    /// (`default_restore_location` and the `_package_registry` deserializers in
+    /// `torch/serialization.py`): `cpu` exactly, `cuda`/`mps`/`xpu` devices (the bytes are
+    /// copied to the device). `meta` drops the bytes (the loaded tensor has no data), and any
+    /// other tag needs a backend modelguard does not model: both are refused.
+    pub fn check_location(&self) -> Result<()> {
+        let l = self.location.as_str();
+        let (kind, index) = l.split_once(':').unwrap_or((l, "0"));
+        let index_ok = !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit());
+        match kind {
+            "cpu" if l == "cpu" => Ok(()),
+            "cuda" | "mps" | "xpu" if index_ok => Ok(()),
+            "meta" if l == "meta" => Err(Error::unsupported(format!(
+                "storage {} is on the meta device: torch.load returns tensors without data",
+                self.key
+            ))),
+            _ => Err(Error::unsupported(format!(
+                "storage {} has location {l:?}, which torch restores only with a backend \
+                 modelguard does not model",
+                self.key
+            ))),
+        }
+    }
 }
 
 pub fn parse_pid(g: &Graph, pid: NodeId) -> Result<StoragePid> {
@@ -55,6 +83,11 @@ pub fn parse_pid(g: &Graph, pid: NodeId) -> Result<StoragePid> {
         Node::Int(i) => i.to_string(),
         Node::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         _ => return Err(bad("key is not a string")),
+    };
+    let location = match g.get(items[3]) {
+        Node::Str(s) => s.to_string(),
+        Node::Bytes(b) if b.is_ascii() => String::from_utf8_lossy(b).into_owned(),
+        _ => return Err(bad("location is not a string")),
     };
     let numel = g
         .as_int(items[4])
@@ -84,6 +117,7 @@ pub fn parse_pid(g: &Graph, pid: NodeId) -> Result<StoragePid> {
         key,
         numel,
         view,
+        location,
     })
 }
 
@@ -239,52 +273,148 @@ pub fn locate_storages(
     Ok(out)
 }
 
+/// Where the storage one persistent-id call returns lives: `len` bytes at byte `offset` of the
+/// storage whose data the stream files under `base`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StorageRef {
+    base: String,
+    offset: u64,
+    len: u64,
+    /// The dtype of the TypedStorage object torch made for it.
+    dtype: Option<TorchDtype>,
+}
+
+/// What torch's legacy `persistent_load` returns for each storage persistent id, in the order
+/// the pickle calls it (`_legacy_load` in `torch/serialization.py`). `deserialized_objects` is
+/// keyed by the FIRST reference: a root key seen before is the object made then (which may be a
+/// view), and a view key already known returns that object, not a new slice of this root. The
+/// data section later writes each listed key's bytes into whatever object that key names.
+fn first_references(
+    g: &Graph,
+) -> Result<(HashMap<NodeId, StorageRef>, HashMap<String, StorageRef>)> {
+    let mut objects: HashMap<String, StorageRef> = HashMap::new();
+    let mut calls = HashMap::new();
+    for id in 0..g.len() as NodeId {
+        let Node::PersistentId(pid) = g.get(id) else {
+            continue;
+        };
+        if is_module_pid(g, *pid) {
+            continue;
+        }
+        let p = parse_pid(g, *pid)?;
+        p.check_location()?;
+        let item = p.dtype.map_or(1, TorchDtype::itemsize);
+        let nbytes = p
+            .numel
+            .checked_mul(item)
+            .ok_or_else(|| Error::malformed("storage size overflows"))?;
+        let typed = objects
+            .entry(p.key.clone())
+            .or_insert_with(|| StorageRef {
+                base: p.key.clone(),
+                offset: 0,
+                len: nbytes,
+                dtype: p.dtype,
+            })
+            .clone();
+        if typed.dtype != p.dtype {
+            // torch returns the earlier object with its own dtype (or re-wraps its bytes).
+            return Err(Error::unsupported(format!(
+                "storage {} is referenced with two dtypes",
+                p.key
+            )));
+        }
+        let result = match p.view {
+            None => typed,
+            Some((view_key, off, size)) => match objects.get(&view_key) {
+                Some(existing) if existing.dtype != p.dtype => {
+                    return Err(Error::unsupported(format!(
+                        "storage view {view_key} is referenced with two dtypes"
+                    )))
+                }
+                Some(existing) => existing.clone(),
+                None => {
+                    // `typed._untyped_storage[a:b]` clamps; a slice that needs clamping is
+                    // refused rather than modelled.
+                    let (start, len) = off
+                        .checked_mul(item)
+                        .zip(size.checked_mul(item))
+                        .filter(|(s, l)| s.checked_add(*l).is_some_and(|e| e <= typed.len))
+                        .ok_or_else(|| {
+                            Error::malformed(format!("storage view {view_key} is out of bounds"))
+                        })?;
+                    let view = StorageRef {
+                        base: typed.base.clone(),
+                        offset: typed.offset + start,
+                        len,
+                        dtype: p.dtype,
+                    };
+                    objects.insert(view_key, view.clone());
+                    view
+                }
+            },
+        };
+        calls.insert(id, result);
+    }
+    Ok((calls, objects))
+}
+
 /// Storage lookups for a parsed legacy stream (including pre-1.0 views into root storages).
 pub struct LegacyStorages<'a> {
-    pub storages: &'a HashMap<String, Storage>,
+    storages: &'a HashMap<String, Storage>,
+    calls: HashMap<NodeId, StorageRef>,
+}
+
+impl<'a> LegacyStorages<'a> {
+    /// The storages of a legacy stream whose data section was located as `storages`. Refuses a
+    /// stream whose data section writes a key's bytes into part of another storage (a key that
+    /// names a view): torch then changes the other storage's weights after the fact.
+    pub fn new(g: &Graph, storages: &'a HashMap<String, Storage>) -> Result<Self> {
+        let (calls, objects) = first_references(g)?;
+        for (key, s) in storages {
+            let own = objects
+                .get(key)
+                .is_some_and(|o| o.base == *key && o.offset == 0 && o.len == s.source.len());
+            if !own {
+                return Err(Error::unsupported(format!(
+                    "legacy storage {key} names a view of another storage: torch writes its data \
+                     into that storage when it loads, so the weights would differ from the file's"
+                )));
+            }
+        }
+        Ok(LegacyStorages { storages, calls })
+    }
 }
 
 impl StorageResolver for LegacyStorages<'_> {
-    fn storage(&mut self, g: &Graph, node: NodeId) -> Result<Storage> {
-        let Node::PersistentId(pid) = g.get(node) else {
-            return Err(Error::malformed("tensor storage is not a persistent id"));
-        };
-        let p = parse_pid(g, *pid)?;
-        match p.view {
-            None => self
-                .storages
-                .get(&p.key)
-                .cloned()
-                .ok_or_else(|| Error::malformed(format!("storage {} has no data", p.key))),
-            Some((root_key, off, size)) => {
-                let root = self.storages.get(&root_key).ok_or_else(|| {
-                    Error::malformed(format!("view of missing storage {root_key}"))
-                })?;
-                let item = p.dtype.map_or(1, TorchDtype::itemsize);
-                let (start, len) = off
-                    .checked_mul(item)
-                    .zip(size.checked_mul(item))
-                    .filter(|(s, l)| s.checked_add(*l).is_some_and(|e| e <= root.source.len()))
-                    .ok_or_else(|| {
-                        Error::malformed(format!("storage view {} is out of bounds", p.key))
-                    })?;
-                let source = match &root.source {
-                    DataSource::File { offset, .. } => DataSource::File {
-                        offset: offset + start,
-                        len,
-                    },
-                    DataSource::Inline(b) => {
-                        DataSource::Inline(Arc::from(&b[start as usize..(start + len) as usize]))
-                    }
-                };
-                Ok(Storage {
-                    key: format!("{root_key}@{start}"),
-                    dtype: p.dtype,
-                    source,
-                    big_endian: false,
-                })
-            }
+    fn storage(&mut self, _g: &Graph, node: NodeId) -> Result<Storage> {
+        let r = self
+            .calls
+            .get(&node)
+            .ok_or_else(|| Error::malformed("tensor storage is not a storage persistent id"))?;
+        let root = self
+            .storages
+            .get(&r.base)
+            .ok_or_else(|| Error::malformed(format!("storage {} has no data", r.base)))?;
+        let dtype = root.dtype;
+        if r.offset == 0 && r.len == root.source.len() {
+            return Ok(root.clone());
         }
+        let source = match &root.source {
+            DataSource::File { offset, .. } => DataSource::File {
+                offset: offset + r.offset,
+                len: r.len,
+            },
+            DataSource::Inline(b) => DataSource::Inline(Arc::from(
+                &b[r.offset as usize..(r.offset + r.len) as usize],
+            )),
+        };
+        Ok(Storage {
+            key: format!("{}@{}", r.base, r.offset),
+            dtype,
+            source,
+            big_endian: false,
+        })
     }
 }
 
@@ -333,8 +463,5 @@ pub fn load_from_bytes(
             "_load_from_bytes stream does not hold a storage",
         ));
     }
-    LegacyStorages {
-        storages: &storages,
-    }
-    .storage(&inner, root)
+    LegacyStorages::new(&inner, &storages)?.storage(&inner, root)
 }

@@ -11,6 +11,7 @@ pub mod pystr;
 pub mod registry;
 pub mod sevenz;
 pub mod tar;
+pub mod tar_header;
 pub mod torch_zip;
 pub mod zip;
 
@@ -127,9 +128,17 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
         a.format = format;
         match format {
             Format::TorchZip | Format::TorchScript | Format::Npz => {
-                torch_zip::analyze_zip(r, len, opts, &mut a)
+                let read = torch_zip::analyze_zip(r, len, opts, &mut a);
+                if a.format != Format::Npz {
+                    torch_zip::numpy_reading(r, len, opts, &mut a);
+                }
+                read
             }
-            Format::TorchTar => tar::analyze(r, len, opts, &mut a),
+            Format::TorchTar => {
+                let read = tar::analyze(r, len, opts, &mut a);
+                tar::pickle_reading(r, len, opts, &mut a);
+                read
+            }
             Format::SevenZip => sevenz::analyze(r, len, opts, &mut a),
             Format::Unread(kind) => {
                 let mut u = registry::Unscanned::of(kind, None);
@@ -248,7 +257,8 @@ pub fn sniff<R: Read + Seek>(r: &mut R, len: u64) -> Result<Format> {
     if head.starts_with(b"\x93NUMPY") {
         return Ok(Format::Npy);
     }
-    if head.len() >= 262 && &head[257..262] == b"ustar" {
+    // torch.load(path) tries tarfile before the pickle: a valid first header is enough.
+    if tar_header::first_block(&head) == tar_header::FirstBlock::Header {
         return Ok(Format::TorchTar);
     }
     if head.starts_with(sevenz::MAGIC) {

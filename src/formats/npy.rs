@@ -25,8 +25,30 @@ pub struct NpyHeader {
 }
 
 impl NpyHeader {
+    /// Whether `numpy.load(allow_pickle=True)` may unpickle the data. numpy builds the dtype
+    /// with `numpy.dtype(descr)` (`descr_to_dtype`, `numpy/lib/format.py`), which spells object
+    /// many ways (`O`, `O8`, `object`, `object_`, ...). Only descrs this reader knows to hold
+    /// plain bytes (the numeric ones it converts, and fixed-size strings and voids) are not:
+    /// everything else is read as the pickle numpy may take it for.
     pub fn is_object(&self) -> bool {
-        self.descr.starts_with('O')
+        crate::tensors::numpy::torch_dtype(&self.descr).is_none() && !plain_bytes(&self.descr)
+    }
+}
+
+/// `S<n>`, `U<n>`, `V<n>` with a decimal size (strings and raw bytes) and `M8`/`m8` with an
+/// optional `[unit]` (datetimes): never objects.
+fn plain_bytes(code: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = code.strip_prefix(['S', 'U', 'V']) {
+        return digits(rest);
+    }
+    match code.strip_prefix("M8").or_else(|| code.strip_prefix("m8")) {
+        Some("") => true,
+        Some(unit) => unit
+            .strip_prefix('[')
+            .and_then(|u| u.strip_suffix(']'))
+            .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_alphanumeric())),
+        None => false,
     }
 }
 

@@ -87,7 +87,13 @@ pub fn analyze<R: Read + Seek>(
     // other unpickler) treats the wrapper as a plain object and reads those bytes as opcodes.
     // The same file is a different program to each, so the plain reading is run too.
     if has_joblib_wrapper(&graph) {
-        plain_reading(r, len, opts, &mut a.findings);
+        plain_reading(
+            r,
+            len,
+            opts,
+            "read by pickle.load instead of joblib.load",
+            &mut a.findings,
+        );
     }
     read?;
     super::nested::scan(&graph, &mut a.findings, opts, opts.nesting);
@@ -101,9 +107,7 @@ pub fn analyze<R: Read + Seek>(
             ));
         }
         let mut resolver = Nested {
-            inner: Some(LegacyStorages {
-                storages: &storages,
-            }),
+            inner: Some(LegacyStorages::new(&graph, &storages)?),
             findings: Findings::default(),
             opts,
             cache: HashMap::new(),
@@ -177,26 +181,40 @@ fn has_joblib_wrapper(g: &Graph) -> bool {
 
 /// The file as `pickle.load` reads it (no joblib wrapper semantics), for its findings only.
 /// That reading usually breaks where the array bytes start, which is expected: only what it
-/// would run before breaking matters.
-fn plain_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, findings: &mut Findings) {
+/// would run before breaking matters. `label` names the reading in finding locations. True when
+/// at least one whole pickle was read (`pickle.load` returns an object).
+pub(super) fn plain_reading<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    opts: &Options,
+    label: &str,
+    findings: &mut Findings,
+) -> bool {
     let mut graph = Graph::new(&opts.limits);
     let ctx = Context {
-        member: Some("read by pickle.load instead of joblib.load".into()),
+        member: Some(label.into()),
         nesting: opts.nesting,
         ..Default::default()
     };
     if r.seek(SeekFrom::Start(0)).is_err() {
-        return;
+        return false;
     }
     let mut buf = BufReader::with_capacity(1 << 16, &mut *r);
     let mut input = Input::new(&mut buf, 0, len);
     let mut plain = Findings::default();
-    if Machine::new(&mut graph, &mut plain, &opts.limits, ctx)
-        .load(&mut input)
-        .is_ok()
-    {
-        super::nested::scan(&graph, &mut plain, opts, opts.nesting);
+    let mut whole = false;
+    // Every pickle of the stream, as a loader calling pickle.load again (or torch.load reading
+    // a legacy stream whose magic number only compares equal) would run them.
+    while input.at_end().is_ok_and(|end| !end) {
+        let ok = Machine::new(&mut graph, &mut plain, &opts.limits, ctx.clone())
+            .load(&mut input)
+            .is_ok();
+        if !ok {
+            break;
+        }
+        whole = true;
     }
+    super::nested::scan(&graph, &mut plain, opts, opts.nesting);
     // Only what the plain reading adds: the same finding under another member name is noise.
     for f in plain.into_vec() {
         let known = findings.items().iter().any(|k| {
@@ -211,6 +229,7 @@ fn plain_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, findings: 
             findings.push(f);
         }
     }
+    whole
 }
 
 fn has_joblib_arrays(g: &Graph) -> bool {

@@ -3,9 +3,10 @@
 //! records) and `pickle` (the object, whose persistent ids name tensors by key).
 
 use super::{collect_tensors, Analysis, Options};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::pickle::value::{Graph, Node, NodeId, StorageType, TensorLayout, TensorNode};
 use crate::pickle::{Context, Input, Machine};
+use crate::policy::findings::{Finding, Rule, Severity};
 use crate::tensors::resolve::StorageResolver;
 use crate::tensors::spec::{DataSource, Storage};
 use crate::tensors::torch_dtype::TorchDtype;
@@ -246,6 +247,25 @@ pub fn analyze<R: Read + Seek>(
         storages: &storages,
     };
     collect_tensors(&graph, root, None, &mut resolver, opts, a)
+}
+
+/// The same file as `pickle.load` and `torch.load` of a buffer read it: they never try tarfile,
+/// so a tar whose first header is also a pickle stream runs that pickle there. Its findings are
+/// kept, and a file that is both is a high container anomaly: which weights a user gets (and
+/// whether code runs) depends on how the file is opened.
+pub fn pickle_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) {
+    let label = "read by pickle.load / torch.load(buffer), which do not try tarfile";
+    if super::pickle_file::plain_reading(r, len, opts, label, &mut a.findings) {
+        a.findings.push(Finding {
+            rule: Rule::ContainerAnomaly,
+            severity: Severity::High,
+            message: "the file is a tar archive to torch.load(path) and also a pickle to \
+                      pickle.load and torch.load(buffer): the loaders read different contents"
+                .into(),
+            global: None,
+            location: Location::default(),
+        });
+    }
 }
 
 fn ctx(member: &str) -> Context {

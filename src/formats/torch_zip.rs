@@ -391,6 +391,7 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
             _ => return Err(Error::malformed("tensor storage is not a storage")),
         };
         let p = legacy::parse_pid(g, pid)?;
+        p.check_location()?;
         if p.view.is_some() {
             return Err(Error::malformed(
                 "storage views are not part of the zip format",
@@ -463,6 +464,72 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
         };
         self.cache.insert(p.key, s.clone());
         Ok(s)
+    }
+}
+
+/// `numpy.load(path)` takes any file starting with `PK\x03\x04` for an `.npz` and reads it with
+/// Python's `zipfile`: every member whose bytes start with the npy magic is an array to it, under
+/// its own name as key (`NpzFile.__getitem__`, `numpy/lib/npyio.py`), and an object array is
+/// unpickled when its key is read with `allow_pickle=True`. A checkpoint or any other zip can
+/// carry such members that torch never reads. Their pickles are read for findings only (their
+/// arrays are not weights of the checkpoint); one that cannot be checked is high.
+pub fn numpy_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) {
+    let Ok(zip) = ZipArchive::open_cpython(r, len, &opts.limits) else {
+        return; // numpy.load cannot open it either
+    };
+    for (i, e) in zip.entries.iter().enumerate() {
+        if e.is_directory() {
+            continue;
+        }
+        let unchecked = |why: String| Finding {
+            rule: Rule::ContainerAnomaly,
+            severity: Severity::High,
+            message: format!(
+                "numpy.load(path) reads member `{}` as an array, and modelguard could not check \
+                 it: {why}",
+                e.name
+            ),
+            global: None,
+            location: Location {
+                member: Some(e.name.clone()),
+                ..Location::default()
+            },
+        };
+        let mut magic = [0u8; 6];
+        let head = zip.open_member(r, i).and_then(|mut m| {
+            let n = m.read(&mut magic).map_err(super::zip::into_error)?;
+            Ok(n)
+        });
+        match head {
+            Ok(6) if &magic == b"\x93NUMPY" => {}
+            Ok(_) => continue,
+            Err(err) => {
+                a.findings.push(unchecked(err.to_string()));
+                continue;
+            }
+        }
+        let checked = (|| -> Result<()> {
+            let bytes = zip.read_member(r, i, opts.limits.max_inflated_member)?;
+            let header = npy::parse_header(&mut SliceReader(&bytes), 0, bytes.len() as u64)?;
+            if !header.is_object() {
+                return Ok(());
+            }
+            let mut arrays = Analysis::default();
+            let mut cursor = std::io::Cursor::new(&bytes[..]);
+            let read = npy::object_array(
+                &mut cursor,
+                header.data_offset,
+                bytes.len() as u64,
+                opts,
+                &mut arrays,
+                Some(&e.name),
+            );
+            a.findings.extend(arrays.findings.into_vec());
+            read
+        })();
+        if let Err(err) = checked {
+            a.findings.push(unchecked(err.to_string()));
+        }
     }
 }
 
