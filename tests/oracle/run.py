@@ -312,6 +312,8 @@ def refresh(args, reg, binary):
     n = 0
     try:
         for p in sorted(glob.glob(os.path.join(FIXTURES, "*", "*.json"))):
+            if args.only and args.only not in os.path.relpath(p, FIXTURES):
+                continue
             with open(p) as f:
                 j = json.load(f)
             fpath = os.path.join(os.path.dirname(p), j["file"])
@@ -368,6 +370,8 @@ def main(argv=None):
     ap.add_argument("--json", help="write the summary numbers as JSON here")
     ap.add_argument("--refresh", action="store_true",
                     help="re-record the ground truth of every kept fixture (after a tracer change) and exit")
+    ap.add_argument("--only", help="with --refresh: only fixtures whose path under tests/fixtures/oracle "
+                                   "contains this text")
     args = ap.parse_args(argv)
     ensure_bubblewrap()
     if not os.path.exists(args.binary):
