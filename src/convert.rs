@@ -29,6 +29,10 @@ pub struct ConvertOptions {
     pub fsync: bool,
     /// Only analyse and report (`modelguard scan`): nothing is written.
     pub scan_only: bool,
+    /// A file without tensors is an empty table, not an error (`hash` and `diff` read tensors;
+    /// `convert` refuses to write a weightless safetensors file).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 impl Default for ConvertOptions {
@@ -39,6 +43,7 @@ impl Default for ConvertOptions {
             dedup: false,
             fsync: false,
             scan_only: false,
+            allow_empty: false,
         }
     }
 }
@@ -335,7 +340,7 @@ pub fn run<R: Read + Seek, W: Write>(
     if out.refused || out.error.is_some() {
         return out;
     }
-    if tensors.is_empty() {
+    if tensors.is_empty() && !opts.allow_empty {
         // An empty safetensors file would read as "the model has no weights"; say what it is.
         out.error = Some(OutcomeError {
             kind: "unsupported".into(),

@@ -31,6 +31,7 @@ pub fn run(args: &ConvertArgs) -> i32 {
         dedup: args.dedup,
         fsync: args.fsync,
         scan_only: false,
+        allow_empty: false,
     };
     let target = match Target::of(args) {
         Ok(t) => t,

@@ -211,6 +211,7 @@ fn open_options(
         },
         // Reading tensors is not loading the model: findings are reported, not enforced.
         fail_on: None,
+        allow_empty: true,
         ..Default::default()
     };
     Ok((opts, sandbox))

@@ -29,6 +29,10 @@ pub struct StoragePid {
     pub numel: u64,
     /// Pre-1.0 views: (root key, offset in elements, size in elements).
     pub view: Option<(String, u64, u64)>,
+    /// The key was a str (torch writes str keys). The zip format formats any key into a record
+    /// name (`f"data/{key}"`), where an int and its digits are the same; the legacy stream keys a
+    /// dict with it, where they are not.
+    pub key_is_str: bool,
     /// The device tag `restore_location` receives (`cpu`, `cuda:0`, ...).
     pub location: String,
 }
@@ -40,22 +44,26 @@ impl StoragePid {
     /// copied to the device). `meta` drops the bytes (the loaded tensor has no data), and any
     /// other tag needs a backend modelguard does not model: both are refused.
     pub fn check_location(&self) -> Result<()> {
-        let l = self.location.as_str();
-        let (kind, index) = l.split_once(':').unwrap_or((l, "0"));
-        let index_ok = !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit());
-        match kind {
-            "cpu" if l == "cpu" => Ok(()),
-            "cuda" | "mps" | "xpu" if index_ok => Ok(()),
-            "meta" if l == "meta" => Err(Error::unsupported(format!(
-                "storage {} is on the meta device: torch.load returns tensors without data",
-                self.key
-            ))),
-            _ => Err(Error::unsupported(format!(
-                "storage {} has location {l:?}, which torch restores only with a backend \
-                 modelguard does not model",
-                self.key
-            ))),
-        }
+        check_location(&self.key, &self.location)
+    }
+}
+
+/// [`StoragePid::check_location`] for a storage `key` restored to `location` (the TAR format's
+/// storage headers carry the same tag).
+pub fn check_location(key: &str, location: &str) -> Result<()> {
+    let l = location;
+    let (kind, index) = l.split_once(':').unwrap_or((l, "0"));
+    let index_ok = !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit());
+    match kind {
+        "cpu" if l == "cpu" => Ok(()),
+        "cuda" | "mps" | "xpu" if index_ok => Ok(()),
+        "meta" if l == "meta" => Err(Error::unsupported(format!(
+            "storage {key} is on the meta device: torch.load returns tensors without data"
+        ))),
+        _ => Err(Error::unsupported(format!(
+            "storage {key} has location {l:?}, which torch restores only with a backend \
+             modelguard does not model"
+        ))),
     }
 }
 
@@ -78,6 +86,7 @@ pub fn parse_pid(g: &Graph, pid: NodeId) -> Result<StoragePid> {
         Node::StorageType(StorageType::Untyped) => None,
         _ => return Err(bad("storage type is not an allowlisted storage class")),
     };
+    let key_is_str = matches!(g.get(items[2]), Node::Str(_));
     let key = match g.get(items[2]) {
         Node::Str(s) => s.to_string(),
         Node::Int(i) => i.to_string(),
@@ -118,6 +127,7 @@ pub fn parse_pid(g: &Graph, pid: NodeId) -> Result<StoragePid> {
         numel,
         view,
         location,
+        key_is_str,
     })
 }
 
@@ -199,7 +209,7 @@ pub fn parse_rest(
         .iter()
         .map(|&k| match graph.get(k) {
             Node::Str(s) => Ok(s.to_string()),
-            Node::Int(i) => Ok(i.to_string()),
+            Node::Int(i) => Err(not_str_key(&i.to_string())),
             _ => Err(Error::malformed(
                 "legacy torch stream: storage key is not a string",
             )),
@@ -273,6 +283,15 @@ pub fn locate_storages(
     Ok(out)
 }
 
+/// Legacy streams key `deserialized_objects` by the key object itself: an int key and the str
+/// of its digits are two keys there, which the string keys used here cannot tell apart.
+fn not_str_key(key: &str) -> Error {
+    Error::unsupported(format!(
+        "legacy storage key {key} is not a str: torch writes str keys, and compares keys by \
+         type as well as value"
+    ))
+}
+
 /// Where the storage one persistent-id call returns lives: `len` bytes at byte `offset` of the
 /// storage whose data the stream files under `base`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +322,9 @@ fn first_references(
         }
         let p = parse_pid(g, *pid)?;
         p.check_location()?;
+        if !p.key_is_str {
+            return Err(not_str_key(&p.key));
+        }
         let item = p.dtype.map_or(1, TorchDtype::itemsize);
         let nbytes = p
             .numel

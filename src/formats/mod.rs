@@ -166,6 +166,11 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
             )),
         }
     })();
+    // torch.load(path) tries tarfile on anything that is not a zip: a tar header in the first
+    // block makes the file a tar to it, whatever else it is to its own loader.
+    if a.format != Format::TorchTar && tar_first_block(r) == tar_header::FirstBlock::Header {
+        tar::tar_reading(r, len, opts, &mut a);
+    }
     if let Err(e) = result {
         a.tensors.clear();
         a.error = Some(e);
@@ -243,6 +248,21 @@ pub fn pickle_start(b: u8) -> bool {
             | b'd'
             | b't'
     )
+}
+
+/// The first block of the file as `tarfile` classifies it (never a tar when it is a zip: torch
+/// tests for a zip first).
+fn tar_first_block<R: Read + Seek>(r: &mut R) -> tar_header::FirstBlock {
+    let mut head = Vec::with_capacity(tar_header::BLOCK);
+    let read = r.seek(SeekFrom::Start(0)).and_then(|_| {
+        (&mut *r)
+            .take(tar_header::BLOCK as u64)
+            .read_to_end(&mut head)
+    });
+    if read.is_err() || head.starts_with(b"PK\x03\x04") {
+        return tar_header::FirstBlock::NotTar;
+    }
+    tar_header::first_block(&head)
 }
 
 /// Decide the format from the first bytes (formats.md §9). Legacy torch vs plain pickle is

@@ -30,10 +30,96 @@ pub fn first_block(head: &[u8]) -> FirstBlock {
     if block.iter().all(|&b| b == 0) {
         return FirstBlock::EmptyArchive; // EOFHeaderError at offset 0 is not re-raised
     }
-    match checksum_field(&block[148..156]) {
-        Some(n) if checksums(block).contains(&n) => FirstBlock::Header,
-        _ => FirstBlock::NotTar,
+    match parse(block) {
+        Some(_) => FirstBlock::Header,
+        None => FirstBlock::NotTar,
     }
+}
+
+/// A header block as `TarInfo.frombuf` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// `nts(name)`, with `nts(prefix) + "/"` in front when the prefix is not empty and the type
+    /// is not a GNU extension (as bytes: CPython decodes with surrogateescape, which is 1:1).
+    pub name: Vec<u8>,
+    pub size: i64,
+    pub typeflag: u8,
+}
+
+/// `TarInfo.frombuf` for a non-empty 512-byte block: `None` where it raises
+/// `InvalidHeaderError` (a bad checksum, or any numeric field `nti` cannot parse).
+pub fn parse(block: &[u8]) -> Option<Header> {
+    if block.len() != BLOCK {
+        return None;
+    }
+    let chksum = number_field(&block[148..156])?;
+    if !checksums(block).contains(&chksum) {
+        return None;
+    }
+    // mode, uid, gid, size, mtime, devmajor, devminor are parsed too; any failure is invalid.
+    for range in [100..108, 108..116, 116..124, 136..148, 329..337, 337..345] {
+        number_field(&block[range])?;
+    }
+    let size = number_field(&block[124..136])?;
+    let mut typeflag = block[156];
+    let mut name = nts(&block[..100]).to_vec();
+    if typeflag == 0 && name.ends_with(b"/") {
+        typeflag = b'5'; // an old-style regular file named like a directory is a directory
+    }
+    let prefix = nts(&block[345..500]);
+    let gnu = matches!(typeflag, b'L' | b'K' | b'S');
+    if typeflag == b'5' {
+        // isdir(): frombuf strips the trailing slashes before adding the prefix.
+        while name.last() == Some(&b'/') {
+            name.pop();
+        }
+    }
+    if !prefix.is_empty() && !gnu {
+        let mut full = prefix.to_vec();
+        full.push(b'/');
+        full.extend_from_slice(&name);
+        name = full;
+    }
+    Some(Header {
+        name,
+        size,
+        typeflag,
+    })
+}
+
+/// `posixpath.normpath`, which `TarFile.getmember` applies to both names before comparing.
+pub fn normpath(path: &[u8]) -> Vec<u8> {
+    if path.is_empty() {
+        return b".".to_vec();
+    }
+    let slashes = if path.starts_with(b"//") && !path.starts_with(b"///") {
+        2
+    } else {
+        usize::from(path.starts_with(b"/"))
+    };
+    let mut comps: Vec<&[u8]> = Vec::new();
+    for comp in path.split(|&b| b == b'/') {
+        if comp.is_empty() || comp == b"." {
+            continue;
+        }
+        if comp != b".." || (slashes == 0 && comps.is_empty()) || comps.last() == Some(&&b".."[..])
+        {
+            comps.push(comp);
+        } else if !comps.is_empty() {
+            comps.pop();
+        }
+    }
+    let mut out = vec![b'/'; slashes];
+    out.extend_from_slice(&comps.join(&b'/'));
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    out
+}
+
+/// `nts`: up to the first NUL.
+fn nts(field: &[u8]) -> &[u8] {
+    field.split(|&b| b == 0).next().unwrap_or_default()
 }
 
 /// `calc_chksums`: the sum of the block with the checksum field as eight spaces, over unsigned
@@ -45,17 +131,19 @@ fn checksums(block: &[u8]) -> [i64; 2] {
     [256 + unsigned, 256 + signed]
 }
 
-/// `nti(buf[148:156])`: base-256 when the first byte is 0o200 or 0o377, otherwise
-/// `int(nts(s).strip() or "0", 8)`. `None` where CPython raises (an invalid header) or the
-/// value cannot be a checksum.
-fn checksum_field(s: &[u8]) -> Option<i64> {
+/// `nti(field)`: base-256 when the first byte is 0o200 or 0o377, otherwise
+/// `int(nts(s).strip() or "0", 8)`. `None` where CPython raises (an invalid header), and for
+/// values beyond `i64` (CPython parses them; they are refused here as no model file needs them).
+fn number_field(s: &[u8]) -> Option<i64> {
     if s[0] == 0o200 || s[0] == 0o377 {
-        let mut n: i64 = 0;
+        let mut n: i128 = 0;
         for &b in &s[1..] {
-            n = (n << 8) | i64::from(b);
+            n = (n << 8) | i128::from(b);
         }
-        // 0o377 is a negative number; no checksum is negative.
-        return (s[0] == 0o200).then_some(n);
+        if s[0] == 0o377 {
+            n -= 1i128 << (8 * (s.len() - 1));
+        }
+        return i64::try_from(n).ok();
     }
     // nts: up to the first NUL, decoded as strict ASCII.
     let s = s.split(|&b| b == 0).next().unwrap_or_default();
@@ -102,7 +190,7 @@ fn py_int_base8(s: &[u8]) -> Option<i64> {
             b'_' if !last_underscore => last_underscore = true,
             b'0'..=b'7' => {
                 last_underscore = false;
-                // Far beyond any checksum (at most 256 + 512 * 255): no longer a match.
+                // Beyond i64: refused (see number_field).
                 n = n.checked_mul(8)?.checked_add(i64::from(b - b'0'))?;
             }
             _ => return None,
@@ -227,5 +315,23 @@ mod tests {
             })
             .collect();
         assert_eq!(ours, cpython);
+    }
+
+    #[test]
+    fn normpath_is_posixpath_normpath() {
+        for (p, want) in [
+            ("storages", "storages"),
+            ("./storages", "storages"),
+            ("a/../storages", "storages"),
+            ("storages/", "storages"),
+            ("//storages", "//storages"),
+            ("///storages", "/storages"),
+            ("../storages", "../storages"),
+            ("a/../../storages", "../storages"),
+            ("", "."),
+            ("/..", "/"),
+        ] {
+            assert_eq!(normpath(p.as_bytes()), want.as_bytes(), "{p}");
+        }
     }
 }

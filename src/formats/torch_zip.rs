@@ -477,10 +477,8 @@ pub fn numpy_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mu
     let Ok(zip) = ZipArchive::open_cpython(r, len, &opts.limits) else {
         return; // numpy.load cannot open it either
     };
+    // Directory entries too: zipfile reads their bytes like any member's.
     for (i, e) in zip.entries.iter().enumerate() {
-        if e.is_directory() {
-            continue;
-        }
         let unchecked = |why: String| Finding {
             rule: Rule::ContainerAnomaly,
             severity: Severity::High,
@@ -495,14 +493,16 @@ pub fn numpy_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mu
                 ..Location::default()
             },
         };
+        if e.uncompressed_size < 6 {
+            continue; // too short for the magic numpy compares
+        }
         let mut magic = [0u8; 6];
-        let head = zip.open_member(r, i).and_then(|mut m| {
-            let n = m.read(&mut magic).map_err(super::zip::into_error)?;
-            Ok(n)
-        });
+        let head = zip
+            .open_member(r, i)
+            .and_then(|mut m| m.read_exact(&mut magic).map_err(super::zip::into_error));
         match head {
-            Ok(6) if &magic == b"\x93NUMPY" => {}
-            Ok(_) => continue,
+            Ok(()) if &magic == b"\x93NUMPY" => {}
+            Ok(()) => continue,
             Err(err) => {
                 a.findings.push(unchecked(err.to_string()));
                 continue;
@@ -541,7 +541,8 @@ fn analyze_npz<R: Read + Seek>(
 ) -> Result<()> {
     let mut names = HashSet::new();
     for (i, e) in zip.entries.iter().enumerate() {
-        if e.is_directory() {
+        // An empty directory entry is nothing; one with bytes is read like any member.
+        if e.is_directory() && e.uncompressed_size == 0 {
             continue;
         }
         let name = e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string();

@@ -188,6 +188,7 @@ impl Runner {
             dedup: job.new.options.dedup,
             fsync: true,
             scan_only: false,
+            allow_empty: false,
         }
     }
 
