@@ -168,8 +168,14 @@ pub fn scalar(g: &mut Graph, args: &[NodeId]) -> Result<Interp> {
     }
     let bytes: Vec<u8> = match g.get(*data) {
         Node::Bytes(b) => b.to_vec(),
-        // Python 2 pickles carry the raw data as a latin-1 str.
-        Node::Str(s) => s.chars().map(|c| c as u32 as u8).collect(),
+        // Python 2 pickles carry the raw data as a str, which numpy encodes back to latin-1.
+        // The machine decodes such strs as UTF-8 (torch.load's encoding); a char beyond
+        // latin-1 means only a loader decoding with latin-1 (or bytes) can read this scalar, and
+        // to that loader the data are the raw bytes.
+        Node::Str(s) if s.chars().all(|c| (c as u32) < 256) => {
+            s.chars().map(|c| c as u32 as u8).collect()
+        }
+        Node::Str(s) => s.as_bytes().to_vec(),
         _ => return reject(g, args, "numpy scalar", "data is not bytes"),
     };
     let node = scalar_value(&dt, &bytes)
