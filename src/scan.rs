@@ -20,7 +20,9 @@ pub fn run<R: Read + Seek>(input: &mut R, len: u64, opts: &ConvertOptions) -> Ou
     // that parsed further is a pickle, and its failure is an error (a loader may have run part
     // of it), never a skip.
     let early = match &analysis.error {
-        Some(crate::Error::Malformed { loc, .. }) => loc.offset.is_none_or(|o| o < TEXT_PREFIX),
+        Some(e @ crate::Error::Malformed { loc, .. }) => {
+            loc.offset.is_none_or(|o| o < TEXT_PREFIX) && crate::formats::broke_before_a_call(e)
+        }
         _ => false,
     };
     let (mut out, _tensors) = Outcome::analysed(analysis, opts.fail_on);

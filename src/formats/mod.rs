@@ -129,9 +129,9 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
         match format {
             Format::TorchZip | Format::TorchScript | Format::Npz => {
                 let read = torch_zip::analyze_zip(r, len, opts, &mut a);
-                if a.format != Format::Npz {
-                    torch_zip::numpy_reading(r, len, opts, &mut a);
-                }
+                // For an npz too: `analyze_npz` reads the members miniz lists, and CPython's
+                // zipfile can list others (entries past the declared count, later twins).
+                torch_zip::numpy_reading(r, len, opts, &mut a);
                 read
             }
             Format::TorchTar => {
@@ -219,7 +219,25 @@ pub fn not_convertible(format: Format) -> Option<String> {
 /// Whether a pickle guess failed the way text does: the first byte is a protocol-0 opcode
 /// letter, not PROTO, and the stream broke before anything ran (CPython rejects it the same way).
 pub fn is_text_not_pickle(a: &Analysis, first: Option<u8>) -> bool {
-    a.format == Format::Pickle && a.findings.is_empty() && a.error.is_some() && first != Some(0x80)
+    a.format == Format::Pickle
+        && a.findings.is_empty()
+        && a.error.as_ref().is_some_and(broke_before_a_call)
+        && first != Some(0x80)
+}
+
+/// Whether a malformed stream broke before the loader called anything. One that broke at a
+/// call opcode (INST, OBJ, REDUCE, NEWOBJ, BUILD) broke inside the loader's call of a
+/// registered callable with arguments it rejects: the callable was invoked, so something ran.
+pub fn broke_before_a_call(e: &Error) -> bool {
+    match e {
+        Error::Malformed { loc, .. } => !loc.opcode.as_deref().is_some_and(|op| {
+            matches!(
+                op,
+                "INST" | "OBJ" | "REDUCE" | "NEWOBJ" | "NEWOBJ_EX" | "BUILD"
+            )
+        }),
+        _ => false,
+    }
 }
 
 /// The first byte of a pickle stream: PROTO, or a protocol 0/1 opcode a stream can begin with.
