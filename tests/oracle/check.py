@@ -31,6 +31,13 @@ DATA_CLASS_MODULES = ("argparse", "pathlib", "datetime", "decimal", "fractions",
                       "omegaconf")
 
 
+
+# Types whose __new__ never reads its arguments (NEWOBJ does not call __init__): list
+# (PyType_GenericNew, Objects/listobject.c), dict and its subclasses here (dict_new,
+# Objects/dictobject.c), set (set_new, Objects/setobject.c: refuses keywords for set itself).
+ARGS_IGNORED_BY_NEW = {"builtins.list", "builtins.dict", "builtins.set", "collections.OrderedDict",
+                       "collections.Counter", "collections.defaultdict"}
+
 class Obs:
     __slots__ = ("loader", "category", "level", "detail")
 
@@ -92,8 +99,14 @@ def classify_call(loader, c, reg):
                 return Obs(loader, "computed-call", 2, f"{tgt} ({c.get('computed')}){c.get('args')}")
             return Obs(loader, "call", 2, f"{g[0]}.{g[1]}{c.get('args')}")
         if how in ("newobj", "newobj_ex", "instantiate-new"):
+            if c.get("is_type", True) is False and c.get("new_builtin"):
+                # NEWOBJ on a function or other non-type whose type's __new__ is a C slot: the
+                # C unpicklers refuse it, pickle.py's call raises TypeError before any code.
+                return Obs(loader, "newobj-non-type", 0, f"{how} {tgt} (not a type)")
             if use in ("call", "new") and (nargs == 0 or use == "call"):
                 return Obs(loader, "modelled-new", 0, tgt)
+            if use in ("call", "new") and tgt in ARGS_IGNORED_BY_NEW:
+                return Obs(loader, "modelled-new", 0, f"{tgt} (__new__ ignores its arguments)")
             if nargs == 0 and c.get("is_type", True):
                 if c.get("has_del"):
                     return Obs(loader, "finalizer", 2, f"{tgt}: its __del__ runs when the object is freed")

@@ -78,7 +78,13 @@ def bwrap_argv(venv: str, staging: str, tmpfs_mb: int = 256) -> list[str]:
         if os.path.exists(f):
             argv += ["--ro-bind", f, f]
     for d in dirs:
-        argv += ["--ro-bind", d, d]
+        if d == "/tmp" or d.startswith("/tmp/"):
+            # A checkout under /tmp (a CI clone) would be hidden by the sandbox's own /tmp: the
+            # venv is bound at a fixed place instead (a venv runs from wherever it is found).
+            argv += ["--ro-bind", d, "/opt/venv"]
+            py = "/opt/venv/bin/python"
+        else:
+            argv += ["--ro-bind", d, d]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp",
              "--ro-bind", staging, "/opt/oracle",

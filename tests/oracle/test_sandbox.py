@@ -113,7 +113,9 @@ def test_checkout_and_secrets_are_not_visible(sb):
                  "/home", "/root/.ssh", "/root/.cargo", os.path.join(REPO, ".git")):
         res = load(sb, reduce_pickle("os", "stat", [path]))["pickle"]
         assert res["raised"] is not None and "No such file or directory" in res["raised"], (path, res)
-    res = load(sb, seq_pickle([("os", "listdir", [REPO]), ("os", "listdir", ["/root"]), ("os", "listdir", ["/"])]))
+    # a checkout under /tmp is not even a mount point inside (its venv is bound at /opt/venv)
+    listed = [] if REPO.startswith("/tmp/") else [("os", "listdir", [REPO])]
+    res = load(sb, seq_pickle(listed + [("os", "listdir", ["/root"]), ("os", "listdir", ["/"])]))
     assert res["pickle"]["raised"] is None, res
     # what the loader returned is not reported, only its shape: list the tree from the host side
     # of the same argv instead

@@ -374,9 +374,19 @@ def _newobj_common(cls, args, kwargs, how):
         new_def = f"{owner.__module__}.{owner.__qualname__}.__new__"
     except Exception:  # noqa: BLE001
         new_def = None
+    # Not a type: the C unpicklers raise before calling anything; pickle.py calls
+    # cls.__new__, found on type(cls). When that is a C type's __new__ (a builtin, as for
+    # functions and builtins), tp_new_wrapper raises TypeError on a non-type before any code.
+    new_builtin = None
+    if not isinstance(cls, type):
+        try:
+            owner = next(k for k in type(cls).__mro__ if "__new__" in k.__dict__)
+            new_builtin = not isinstance(owner.__dict__["__new__"], (staticmethod, classmethod))
+        except Exception:  # noqa: BLE001
+            new_builtin = None
     nargs = len(args) + (len(kwargs) if kwargs else 0)
     R.call(op="call", how=how, nargs=nargs, args=_short((args, kwargs), 160), new_def=new_def,
-           is_type=isinstance(cls, type), **info)
+           is_type=isinstance(cls, type), new_builtin=new_builtin, **info)
     return info, nargs
 
 
