@@ -48,6 +48,22 @@ pub(super) struct Eocd {
     pub comment_len: u16,
 }
 
+impl EndRecords {
+    /// The records as the classic end record states them (before any ZIP64 record replaces a
+    /// saturated field).
+    fn from_eocd(e: &Eocd, eocd_pos: u64) -> EndRecords {
+        EndRecords {
+            total_files: u64::from(e.entries),
+            cd_size: u64::from(e.cd_size),
+            cd_offset: u64::from(e.cd_offset),
+            num_this_disk: u32::from(e.disk),
+            eocd_pos,
+            records_start: eocd_pos,
+            zip64: false,
+        }
+    }
+}
+
 impl Eocd {
     pub fn parse(b: &[u8]) -> Option<Eocd> {
         (b.len() >= EOCD_LEN as usize && le32(b, 0) == SIG_EOCD).then(|| Eocd {
@@ -191,15 +207,7 @@ pub(super) fn miniz<R: Read + Seek>(
             ),
         );
     }
-    let mut rec = EndRecords {
-        total_files: u64::from(e.entries),
-        cd_size: u64::from(e.cd_size),
-        cd_offset: u64::from(e.cd_offset),
-        num_this_disk: u32::from(e.disk),
-        eocd_pos,
-        records_start: eocd_pos,
-        zip64: false,
-    };
+    let mut rec = EndRecords::from_eocd(&e, eocd_pos);
     let mut entries_on_disk = u64::from(e.entries_on_disk);
     let mut cd_disk = u32::from(e.cd_disk);
 
@@ -366,15 +374,7 @@ pub(super) fn cpython<R: Read + Seek>(r: &mut R, len: u64) -> Result<EndRecords>
     let mut raw = [0u8; EOCD_LEN as usize];
     read_at(r, eocd_pos, &mut raw, "end-of-central-directory record")?;
     let e = Eocd::parse(&raw).expect("found by its signature");
-    let mut rec = EndRecords {
-        total_files: u64::from(e.entries),
-        cd_size: u64::from(e.cd_size),
-        cd_offset: u64::from(e.cd_offset),
-        num_this_disk: u32::from(e.disk),
-        eocd_pos,
-        records_start: eocd_pos,
-        zip64: false,
-    };
+    let mut rec = EndRecords::from_eocd(&e, eocd_pos);
     if eocd_pos < ZIP64_LOCATOR_LEN {
         return Ok(rec);
     }
