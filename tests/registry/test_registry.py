@@ -1337,10 +1337,17 @@ def _routed_by_joblib(cls):
     assert cls.__name__ in inspect.getsource(jnp.NumpyUnpickler.load_build), "load_build no longer reads it"
 
 
+def _classes_getattr(cls):
+    # any name, __setstate__ included, is answered with a fresh _ClassNamespace
+    assert "__getattr__" in cls.__dict__
+    assert "_ClassNamespace(name)" in _calls(cls.__getattr__), _calls(cls.__getattr__)
+
+
 DANGEROUS_BEHAVIOUR = {
     "sklearn_crfsuite._fileresource.FileResource": ("sklearn-crfsuite", [_fileresource]),
     "joblib.numpy_pickle_compat.NDArrayWrapper": ("joblib", [_ndarraywrapper, _routed_by_joblib]),
     "joblib.numpy_pickle_compat.ZNDArrayWrapper": ("joblib", [_zndarraywrapper]),
+    "torch._classes._Classes": ("torch", [_classes_getattr]),
 }
 
 
