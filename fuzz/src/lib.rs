@@ -16,6 +16,8 @@ pub fn options() -> Options {
     Options {
         limits,
         skip_unsupported: true,
+        // a file as a caller hands it over: not nested in another
+        nesting: 0,
     }
 }
 
