@@ -1010,26 +1010,22 @@ impl<'a, 'b> FileScanner<'a, 'b> {
 
 /// Index of the `:` that ends a `def`/`class` header (outside brackets), from `from`.
 fn header_end(toks: &[Token], from: usize) -> Option<usize> {
-    let mut depth = 0i64;
-    for (i, t) in toks.iter().enumerate().skip(from) {
-        match t.kind {
-            Tok::Punct(b'(' | b'[' | b'{') => depth += 1,
-            Tok::Punct(b')' | b']' | b'}') => depth -= 1,
-            Tok::Punct(b':') if depth <= 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    top_level_punct(toks, from, b':')
 }
 
 /// Index of the first `=` outside brackets, from `from`.
 fn top_level_eq(toks: &[Token], from: usize) -> Option<usize> {
+    top_level_punct(toks, from, b'=')
+}
+
+/// Index of the first `punct` outside brackets, from `from`.
+fn top_level_punct(toks: &[Token], from: usize, punct: u8) -> Option<usize> {
     let mut depth = 0i64;
     for (i, t) in toks.iter().enumerate().skip(from) {
         match t.kind {
             Tok::Punct(b'(' | b'[' | b'{') => depth += 1,
             Tok::Punct(b')' | b']' | b'}') => depth -= 1,
-            Tok::Punct(b'=') if depth <= 0 => return Some(i),
+            Tok::Punct(p) if p == punct && depth <= 0 => return Some(i),
             _ => {}
         }
     }
