@@ -350,6 +350,18 @@ fn python_int(g: &Graph, id: NodeId) -> Result<i64> {
     s.parse::<i64>().map_err(|_| refused())
 }
 
+/// A file two loaders read as different containers: which contents a user gets, and whether
+/// code runs, depends on how it is opened (high MG013).
+fn two_readings(message: String) -> Finding {
+    Finding {
+        rule: Rule::ContainerAnomaly,
+        severity: Severity::High,
+        message,
+        global: None,
+        location: Location::default(),
+    }
+}
+
 /// A file another loader reads as something else (an npy, a gzip or zlib joblib dump) whose
 /// first block is also a tar header: torch.load(path) reads it as a legacy tar checkpoint and
 /// runs its pickles. That reading is analysed for its findings, and the file is a high container
@@ -368,17 +380,12 @@ pub fn tar_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut 
         });
         a.findings.push(f);
     }
-    a.findings.push(Finding {
-        rule: Rule::ContainerAnomaly,
-        severity: Severity::High,
-        message: format!(
-            "the file is a {} to its own loader and a tar archive to torch.load(path), which \
-             tries tarfile first{also}",
-            a.format.as_str()
-        ),
-        global: None,
-        location: Location::default(),
-    });
+    let message = format!(
+        "the file is a {} to its own loader and a tar archive to torch.load(path), which tries \
+         tarfile first{also}",
+        a.format.as_str()
+    );
+    a.findings.push(two_readings(message));
 }
 
 /// The same file as `pickle.load` and `torch.load` of a buffer read it: they never try tarfile,
@@ -388,15 +395,11 @@ pub fn tar_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut 
 pub fn pickle_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) {
     let label = "read by pickle.load / torch.load(buffer), which do not try tarfile";
     if super::pickle_file::plain_reading(r, len, opts, label, &mut a.findings) {
-        a.findings.push(Finding {
-            rule: Rule::ContainerAnomaly,
-            severity: Severity::High,
-            message: "the file is a tar archive to torch.load(path) and also a pickle to \
-                      pickle.load and torch.load(buffer): the loaders read different contents"
+        a.findings.push(two_readings(
+            "the file is a tar archive to torch.load(path) and also a pickle to pickle.load and \
+             torch.load(buffer): the loaders read different contents"
                 .into(),
-            global: None,
-            location: Location::default(),
-        });
+        ));
     }
 }
 
