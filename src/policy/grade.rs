@@ -184,6 +184,20 @@ pub fn planted(attr: &str, on: &str, detail: &str) -> Grade {
     }
 }
 
+/// BUILD's slot state on an instance of an unregistered class: `setattr(inst, k, v)` per key
+/// runs the class's own `__setattr__` and data descriptors (property setters, ...) with the
+/// pickle's values. The machine cannot show they are `object.__setattr__` and plain slots.
+pub fn slot_setattr(class: &str) -> Grade {
+    Grade {
+        rule: Rule::PlantedCall,
+        severity: Severity::High,
+        message: format!(
+            "BUILD's slot state calls setattr on an instance of {class}: unless the class has its own __setstate__, its __setattr__ and descriptors run with values the pickle chose"
+        ),
+        global: None,
+    }
+}
+
 /// BUILD, SETITEM(S), APPEND(S) or ADDITEMS on a module, class or function itself.
 pub fn mutates_global(g: &Global, what: &str) -> Grade {
     Grade {

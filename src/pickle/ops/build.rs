@@ -248,6 +248,13 @@ impl Machine<'_, '_, '_> {
                 "slot state on an object without that attribute",
             ));
         }
+        if unknown_class && !writes.is_empty() {
+            // Without a __setstate__ of its own the class's __setattr__ and data descriptors
+            // run once per key, with values the pickle chose: code the machine cannot see.
+            let g = grade::slot_setattr(&self.describe_class(target));
+            self.record(g);
+            self.calls_seen = true;
+        }
         self.write_attrs(target, writes);
         Ok(())
     }
