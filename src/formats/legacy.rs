@@ -67,11 +67,42 @@ pub fn check_location(key: &str, location: &str) -> Result<()> {
     }
 }
 
-pub fn parse_pid(g: &Graph, pid: NodeId) -> Result<StoragePid> {
+/// Which loader unpacks a storage persistent id, and so how many items it must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidShape {
+    /// `_load`'s `persistent_load` (torch/serialization.py): `storage_type, key, location,
+    /// numel = saved_id[1:]`, exactly 5 items.
+    Zip,
+    /// `_legacy_load`'s `persistent_load`: `storage_type, root_key, location, numel,
+    /// view_metadata = data`, exactly 6 items.
+    Legacy,
+    /// The C++ unpickler of `torch.jit.load` (`Unpickler` BINPERSID, unpickler.cpp) reads
+    /// `args.at(0)` to `args.at(4)` and ignores the rest.
+    Script,
+}
+
+pub fn parse_pid(g: &Graph, pid: NodeId, shape: PidShape) -> Result<StoragePid> {
     let bad = |why: &str| Error::malformed(format!("storage persistent id: {why}"));
-    let items = g.as_seq(pid).ok_or_else(|| bad("not a tuple"))?;
-    if items.len() < 5 {
-        return Err(bad("expected ('storage', type, key, location, numel)"));
+    // Every loader requires a tuple (`isinstance(saved_id, tuple)`, `toTuple()`).
+    let Node::Tuple(items) = g.get(pid) else {
+        return Err(bad("not a tuple"));
+    };
+    let arity_ok = match shape {
+        PidShape::Zip => items.len() == 5,
+        PidShape::Legacy => items.len() == 6,
+        PidShape::Script => items.len() >= 5,
+    };
+    if !arity_ok {
+        return Err(bad(&format!(
+            "{} items, but the loader unpacks {}",
+            items.len(),
+            match shape {
+                PidShape::Zip => "exactly 5: ('storage', type, key, location, numel)",
+                PidShape::Legacy =>
+                    "exactly 6: ('storage', type, key, location, numel, view_metadata)",
+                PidShape::Script => "at least 5: ('storage', type, key, location, numel)",
+            }
+        )));
     }
     let tag = match g.get(items[0]) {
         Node::Str(s) => s.to_string(),
@@ -139,7 +170,7 @@ fn storage_pids(g: &Graph) -> Result<HashMap<String, StoragePid>> {
             if is_module_pid(g, *pid) {
                 continue;
             }
-            let p = parse_pid(g, *pid)?;
+            let p = parse_pid(g, *pid, PidShape::Legacy)?;
             if let Some(prev) = out.get(&p.key) {
                 if prev.numel != p.numel || prev.dtype != p.dtype {
                     return Err(Error::malformed(format!(
@@ -320,7 +351,7 @@ fn first_references(
         if is_module_pid(g, *pid) {
             continue;
         }
-        let p = parse_pid(g, *pid)?;
+        let p = parse_pid(g, *pid, PidShape::Legacy)?;
         p.check_location()?;
         if !p.key_is_str {
             return Err(not_str_key(&p.key));

@@ -390,7 +390,12 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
             }
             _ => return Err(Error::malformed("tensor storage is not a storage")),
         };
-        let p = legacy::parse_pid(g, pid)?;
+        let shape = if self.script {
+            legacy::PidShape::Script
+        } else {
+            legacy::PidShape::Zip
+        };
+        let p = legacy::parse_pid(g, pid, shape)?;
         p.check_location()?;
         if p.view.is_some() {
             return Err(Error::malformed(
