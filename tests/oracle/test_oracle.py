@@ -179,6 +179,28 @@ def test_every_corpus_payload_is_seen_firing(sb, case):
     assert {o.category for o in obs if o.level == 2} & FIRED, [o.as_json() for o in obs if o.level == 2]
 
 
+def test_every_finalizer_class_in_the_vocabulary_scans_malicious(sb, tmp_path):
+    """A class with a finalizer runs its __del__ on whatever state the pickle restored, once the
+    instance is freed (check.py: level 2). The machine cannot see __del__, so every such class
+    the introspected vocabulary holds must be graded high by the registry. Ground truth: the
+    classes' own MROs in the sandbox's libraries."""
+    import json
+    import subprocess
+    import run as oracle_run
+    finalizers = [e for e in oracle_run.load_vocab(sb) if e.get("finalizer")]
+    assert len(finalizers) > 50, len(finalizers)
+    for i, e in enumerate(finalizers):
+        data = b"\x80\x02c" + e["module"].encode() + b"\n" + e["name"].encode() + b"\n)\x81."
+        (tmp_path / f"{i:04d}.pkl").write_bytes(data)
+    binary = os.path.join(REPO, "target", "release", "modelguard")
+    out = subprocess.run([binary, "scan", "--format", "json", str(tmp_path)], capture_output=True, text=True)
+    report = json.loads(out.stdout)
+    by_file = {os.path.basename(f["path"]): f["verdict"] for f in report["files"]}
+    missed = [f"{e['module']}.{e['name']}: {by_file.get(f'{i:04d}.pkl')}"
+              for i, e in enumerate(finalizers) if by_file.get(f"{i:04d}.pkl") != "malicious"]
+    assert not missed, missed
+
+
 REAL = ["sd_sequential.pt", "tied.pt", "views.pt", "zip_proto4.pt", "zip_proto5.pt", "lightning.ckpt",
         "training_checkpoint.pth", "numpy_in_torch_p2.pt", "all_dtypes.pt", "zip_big_endian.pt", "zip_deflated.pt",
         "legacy_stream.pt", "legacy_tar.pt", "plain_pickle.pkl", "joblib/dict.joblib", "joblib/list_compress0.joblib",

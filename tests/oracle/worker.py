@@ -1074,6 +1074,7 @@ def handle_vocab(req):
                     has_dict = "__dict__" in dir(obj) or any("__dict__" in k.__dict__ for k in obj.__mro__)
                     out.append({"module": m, "name": n, "kind": kind, "new": own_new,
                                 "setstate": own_setstate, "has_dict": bool(has_dict),
+                                "finalizer": _has_del(obj),
                                 "container": [a for a in ("append", "extend", "add", "__setitem__")
                                               if hasattr(obj, a)]})
                 elif callable(obj):
