@@ -76,6 +76,16 @@ def classify_call(loader, c, reg):
                     if c.get("has_del"):
                         return Obs(loader, "finalizer", 2, f"_reconstructor({c.get('recon_cls')}, object): its __del__ runs")
                     return Obs(loader, "restore-new", 1, f"_reconstructor({c.get('recon_cls')}, object)")
+                # base dict/list with a state of exactly that built-in type holding plain data:
+                # `base.__new__(cls, state)` is the C tp_new (TypeError unless cls subclasses
+                # base) and `base.__init__(obj, state)` the C merge/extend of plain data, so no
+                # code of cls runs there: the same as object.__new__(cls) (copyreg.py
+                # _reconstructor; Objects/dictobject.c dict_merge; Objects/listobject.c).
+                if c.get("recon_state_plain") and c.get("recon_base") in ("builtins.dict", "builtins.list") \
+                        and c.get("recon_state_type") == c.get("recon_base"):
+                    if c.get("has_del"):
+                        return Obs(loader, "finalizer", 2, f"_reconstructor({c.get('recon_cls')}, {c.get('recon_base')}): its __del__ runs")
+                    return Obs(loader, "restore-new", 1, f"_reconstructor({c.get('recon_cls')}, {c.get('recon_base')}, plain state)")
                 return Obs(loader, "call", 2, f"_reconstructor({c.get('recon_cls')}, {c.get('recon_base')}, ...)")
             ncg = c.get("newobj_cls_global")
             if g in (("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")) and ncg and reg.use(*ncg) in ("new", "call") \

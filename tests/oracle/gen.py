@@ -523,8 +523,9 @@ def t_rebuild_from_type(rng, vocab, proto):
     fname = "_rebuild_tensor_v2"
     if r < 0.7:
         func = lambda: e.glob("torch._utils", "_rebuild_tensor_v2")
+        # the storage persistent id of emit_tensor (a legacy stream's has a 6th item)
         inner = [lambda: (e.mark(), e.lit("storage"), e.glob("torch", "FloatStorage"), e.lit("0"), e.lit("cpu"),
-                          e.lit(6), e.op("TUPLE"), e.op("BINPERSID")),
+                          e.lit(6), CONTAINER[0] == "legacy" and e.lit(None), e.op("TUPLE"), e.op("BINPERSID")),
                  lambda: e.lit(0), lambda: e.lit((2, 3)), lambda: e.lit((3, 1)), lambda: e.lit(False),
                  lambda: emit_reduce_noargs(e, "collections", "OrderedDict")]
     else:

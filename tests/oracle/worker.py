@@ -347,6 +347,7 @@ def load_reduce(self):
     if func is copyreg._reconstructor and isinstance(args, tuple) and len(args) == 3:
         extra = {"recon_cls": qual(args[0]), "recon_cls_global": R.glob_of(args[0]),
                  "recon_base": qual(args[1]), "recon_state_none": args[2] is None,
+                 "recon_state_plain": _plain_data(args[2]), "recon_state_type": qual(type(args[2])),
                  "has_del": isinstance(args[0], type) and _has_del(args[0])}
     elif func in (copyreg.__newobj__, copyreg.__newobj_ex__) and isinstance(args, tuple) and args:
         extra = {"newobj_cls_global": R.glob_of(args[0]), "has_del": isinstance(args[0], type) and _has_del(args[0])}
@@ -356,6 +357,20 @@ def load_reduce(self):
     note_created(res, {"how": "reduce", "target": info["target"], "nargs": nargs,
                        "empty": nargs == 0 or (extra.get("recon_base") == "builtins.object"
                                                and extra.get("recon_state_none"))})
+
+
+def _plain_data(v, depth=0):
+    """Exactly the built-in data types, nested: their C methods run no Python code."""
+    if depth > 20:
+        return False
+    t = type(v)
+    if v is None or t in (bool, int, float, str, bytes):
+        return True
+    if t in (list, tuple):
+        return all(_plain_data(x, depth + 1) for x in v)
+    if t is dict:
+        return all(_plain_data(k, depth + 1) and _plain_data(x, depth + 1) for k, x in v.items())
+    return False
 
 
 def _has_del(cls):
