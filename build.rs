@@ -56,6 +56,22 @@ struct Dangerous {
     globals: Vec<DangerousGlobal>,
     modules: Vec<DangerousModule>,
     names: Vec<DangerousName>,
+    native: Native,
+}
+
+/// Native classes that share one reason; flattened into the exact globals.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Native {
+    why: String,
+    classes: Vec<NativeGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeGroup {
+    module: String,
+    names: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +192,12 @@ fn registry() {
         .iter()
         .map(|d| (d.module.as_str(), d.name.as_str(), d.why.as_str()))
         .collect();
+    let native = &reg.dangerous.native;
+    for g in &native.classes {
+        for n in &g.names {
+            exact.push((g.module.as_str(), n.as_str(), native.why.as_str()));
+        }
+    }
     exact.sort();
     for (m, n, why) in exact {
         writeln!(out, "    ({m:?}, {n:?}, {why:?}),").expect("String");

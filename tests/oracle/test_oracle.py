@@ -179,16 +179,19 @@ def test_every_corpus_payload_is_seen_firing(sb, case):
     assert {o.category for o in obs if o.level == 2} & FIRED, [o.as_json() for o in obs if o.level == 2]
 
 
-def test_every_finalizer_class_in_the_vocabulary_scans_malicious(sb, tmp_path):
-    """A class with a finalizer runs its __del__ on whatever state the pickle restored, once the
-    instance is freed (check.py: level 2). The machine cannot see __del__, so every such class
-    the introspected vocabulary holds must be graded high by the registry. Ground truth: the
-    classes' own MROs in the sandbox's libraries."""
+@pytest.mark.parametrize("flag,at_least", [("finalizer", 50), ("native", 400)])
+def test_every_gadget_class_in_the_vocabulary_scans_malicious(sb, tmp_path, flag, at_least):
+    """finalizer: a class with __del__ runs it on whatever state the pickle restored, once the
+    instance is freed (check.py: level 2). native: a pybind11 class instantiated by
+    cls.__new__(cls) has no C++ object, and lookups on it act on uninitialised memory
+    (torch.ScriptModule segfaults on APPEND: loader-crash). The machine sees neither, so every
+    such class the introspected vocabulary holds must be graded high by the registry. Ground
+    truth: the classes' own MROs in the sandbox's libraries."""
     import json
     import subprocess
     import run as oracle_run
-    finalizers = [e for e in oracle_run.load_vocab(sb) if e.get("finalizer")]
-    assert len(finalizers) > 50, len(finalizers)
+    finalizers = [e for e in oracle_run.load_vocab(sb) if e.get(flag)]
+    assert len(finalizers) > at_least, len(finalizers)
     for i, e in enumerate(finalizers):
         data = b"\x80\x02c" + e["module"].encode() + b"\n" + e["name"].encode() + b"\n)\x81."
         (tmp_path / f"{i:04d}.pkl").write_bytes(data)

@@ -373,6 +373,14 @@ def _plain_data(v, depth=0):
     return False
 
 
+def _is_pybind11(cls):
+    """A pybind11 class: `cls.__new__(cls)` gives an instance without its C++ object."""
+    try:
+        return any(k.__module__ == "pybind11_builtins" for k in type.__getattribute__(cls, "__mro__"))
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _has_del(cls):
     """The class (not object) defines __del__: restoring an instance schedules that code."""
     try:
@@ -1089,7 +1097,7 @@ def handle_vocab(req):
                     has_dict = "__dict__" in dir(obj) or any("__dict__" in k.__dict__ for k in obj.__mro__)
                     out.append({"module": m, "name": n, "kind": kind, "new": own_new,
                                 "setstate": own_setstate, "has_dict": bool(has_dict),
-                                "finalizer": _has_del(obj),
+                                "finalizer": _has_del(obj), "native": _is_pybind11(obj),
                                 "container": [a for a in ("append", "extend", "add", "__setitem__")
                                               if hasattr(obj, a)]})
                 elif callable(obj):

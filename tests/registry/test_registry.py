@@ -99,7 +99,9 @@ ALLOW = [
     for n in g["names"]
 ]
 CONSTRUCT = [(g["module"], n, g["kind"], g["reason"]) for g in REGISTRY["construct"] for n in g["names"]]
-DANGEROUS_GLOBALS = [(d["module"], d["name"], d["why"]) for d in REGISTRY["dangerous"]["globals"]]
+DANGEROUS_GLOBALS = [(d["module"], d["name"], d["why"]) for d in REGISTRY["dangerous"]["globals"]] + [
+    (g["module"], n, REGISTRY["dangerous"]["native"]["why"])
+    for g in REGISTRY["dangerous"]["native"]["classes"] for n in g["names"]]
 
 
 def _ids(entries):
@@ -1343,7 +1345,21 @@ def _classes_getattr(cls):
     assert "_ClassNamespace(name)" in _calls(cls.__getattr__), _calls(cls.__getattr__)
 
 
+def _finalizer(cls):
+    # a __del__ of its own (not object's): it runs when the restored instance is freed
+    assert isinstance(cls, type) and any("__del__" in k.__dict__ for k in cls.__mro__ if k is not object), cls
+
+
+def _pybind11(cls):
+    # cls.__new__(cls) is pybind11's allocator: no C++ object until __init__ runs
+    assert isinstance(cls, type) and any(k.__module__ == "pybind11_builtins" for k in cls.__mro__), cls.__mro__
+
+
 DANGEROUS_BEHAVIOUR = {
+    **{f"{m}.{n}": ("scipy" if m.startswith("scipy") else "torch", [_finalizer])
+       for m, n, why in DANGEROUS_GLOBALS if why.startswith("a finalizer (__del__)")},
+    **{f"{m}.{n}": ("scipy" if m.startswith("scipy") else "torch", [_pybind11])
+       for m, n, why in DANGEROUS_GLOBALS if why == REGISTRY["dangerous"]["native"]["why"]},
     "sklearn_crfsuite._fileresource.FileResource": ("sklearn-crfsuite", [_fileresource]),
     "joblib.numpy_pickle_compat.NDArrayWrapper": ("joblib", [_ndarraywrapper, _routed_by_joblib]),
     "joblib.numpy_pickle_compat.ZNDArrayWrapper": ("joblib", [_zndarraywrapper]),
