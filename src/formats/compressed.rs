@@ -5,6 +5,8 @@
 use super::{pickle_file, Analysis, Format, Options};
 use crate::error::{Error, Result};
 use crate::tensors::spec::DataSource;
+use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
@@ -39,21 +41,36 @@ pub fn analyze<R: Read + Seek>(
     let mut raw = Vec::with_capacity(len as usize);
     r.seek(SeekFrom::Start(0))?;
     r.take(len).read_to_end(&mut raw)?;
+    // joblib reads the file through `BinaryZlibFile` / `BinaryGzipFile` (joblib/compressor.py):
+    // one `zlib.decompressobj` stream. Bytes after that stream's end stay in `unused_data`, and
+    // `_fill_buffer` then feeds them back to the finished decompressor forever (the buffer
+    // doubles until `MemoryError`): joblib.load fails on any byte after the stream, a second
+    // gzip member included. zlib checks the Adler-32 (zlib) or the CRC-32 and length (gzip).
     let inflated = match kind {
         Compression::Zlib => {
-            miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&raw, max as usize)
+            let (out, used) = inflate_stream(&raw, DataFormat::Zlib, max)?;
+            refuse_trailing(raw.len() - used)?;
+            out
         }
         Compression::Gzip => {
-            miniz_oxide::inflate::decompress_to_vec_with_limit(gzip_body(&raw)?, max as usize)
+            let body_at = gzip_body(&raw)?;
+            let (out, used) = inflate_stream(&raw[body_at..], DataFormat::Raw, max)?;
+            let trailer_at = body_at + used;
+            let trailer = raw
+                .get(trailer_at..trailer_at + 8)
+                .ok_or_else(|| Error::malformed("gzip stream has no CRC-32/length trailer"))?;
+            let crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+            let size = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
+            if crc != crc32fast::hash(&out) || size != out.len() as u32 {
+                return Err(Error::malformed(
+                    "gzip trailer does not match the data (zlib raises \"incorrect data check\" \
+                     or \"incorrect length check\")",
+                ));
+            }
+            refuse_trailing(raw.len() - trailer_at - 8)?;
+            out
         }
-    }
-    .map_err(|e| match e.status {
-        miniz_oxide::inflate::TINFLStatus::HasMoreOutput => Error::limit(
-            "max_inflated_member",
-            format!("the file inflates to more than {max} bytes"),
-        ),
-        s => Error::malformed(format!("compressed stream is corrupt ({s:?})")),
-    })?;
+    };
     drop(raw);
     super::archive::charge(opts, inflated.len() as u64, "the compressed file")?;
     let bytes: Arc<[u8]> = Arc::from(inflated);
@@ -76,7 +93,7 @@ pub fn analyze<R: Read + Seek>(
             None => Ok(()),
         };
     }
-    pickle_file::analyze(&mut cursor, bytes.len() as u64, opts, a)?;
+    pickle_file::analyze_stream(&mut cursor, bytes.len() as u64, opts, a, false)?;
     if a.format == Format::Pickle {
         a.format = Format::Joblib;
     }
@@ -89,11 +106,65 @@ pub fn analyze<R: Read + Seek>(
     Ok(())
 }
 
-/// Skip a gzip member header (RFC 1952) to its deflate body.
-fn gzip_body(b: &[u8]) -> Result<&[u8]> {
+/// Inflate one stream from the start of `input`, at most `max` bytes out. Returns the data and
+/// how many input bytes the stream took. A cut-off or corrupt stream (a wrong Adler-32 for zlib)
+/// is an error.
+fn inflate_stream(input: &[u8], format: DataFormat, max: u64) -> Result<(Vec<u8>, usize)> {
+    let mut state = InflateState::new_boxed(format);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = 0usize;
+    loop {
+        let res = inflate(&mut state, &input[pos..], &mut buf, MZFlush::None);
+        pos += res.bytes_consumed;
+        if (out.len() + res.bytes_written) as u64 > max {
+            return Err(Error::limit(
+                "max_inflated_member",
+                format!("the file inflates to more than {max} bytes"),
+            ));
+        }
+        out.extend_from_slice(&buf[..res.bytes_written]);
+        match res.status {
+            Ok(MZStatus::StreamEnd) => return Ok((out, pos)),
+            Ok(_) if res.bytes_consumed > 0 || res.bytes_written > 0 => {}
+            Ok(_) | Err(MZError::Buf) => {
+                return Err(Error::malformed(
+                    "compressed stream ends before its end marker",
+                ))
+            }
+            Err(e) => {
+                return Err(Error::malformed(format!(
+                    "compressed stream is corrupt ({e:?})"
+                )))
+            }
+        }
+    }
+}
+
+fn refuse_trailing(n: usize) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    Err(Error::malformed(format!(
+        "{n} bytes after the end of the compressed stream: joblib.load never finishes reading \
+         them (its decompressor is fed the leftover bytes again and again until MemoryError)"
+    )))
+}
+
+/// Where a gzip member's deflate body starts, after its header (RFC 1952), checked as zlib
+/// checks it with `wbits=31`: reserved flag bits are an error, and so is a wrong header CRC.
+fn gzip_body(b: &[u8]) -> Result<usize> {
     let bad = || Error::malformed("gzip header is truncated");
     let flags = *b.get(3).ok_or_else(bad)?;
+    if flags & 0xe0 != 0 {
+        return Err(Error::malformed(
+            "gzip header sets reserved flag bits (zlib: \"unknown header flags set\")",
+        ));
+    }
     let mut i = 10usize;
+    if b.len() < i {
+        return Err(bad());
+    }
     if flags & 4 != 0 {
         let n = u16::from_le_bytes([*b.get(i).ok_or_else(bad)?, *b.get(i + 1).ok_or_else(bad)?])
             as usize;
@@ -108,7 +179,17 @@ fn gzip_body(b: &[u8]) -> Result<&[u8]> {
         }
     }
     if flags & 2 != 0 {
+        let stored =
+            u16::from_le_bytes([*b.get(i).ok_or_else(bad)?, *b.get(i + 1).ok_or_else(bad)?]);
+        if stored != (crc32fast::hash(&b[..i]) & 0xffff) as u16 {
+            return Err(Error::malformed(
+                "gzip header CRC does not match (zlib: \"header crc mismatch\")",
+            ));
+        }
         i += 2;
     }
-    b.get(i..).ok_or_else(bad)
+    if i > b.len() {
+        return Err(bad());
+    }
+    Ok(i)
 }

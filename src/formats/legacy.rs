@@ -33,6 +33,8 @@ pub struct StoragePid {
     /// name (`f"data/{key}"`), where an int and its digits are the same; the legacy stream keys a
     /// dict with it, where they are not.
     pub key_is_str: bool,
+    /// The key was bytes: `f"data/{key}"` is then `data/b'...'`, never the decoded name.
+    pub key_is_bytes: bool,
     /// The device tag `restore_location` receives (`cpu`, `cuda:0`, ...).
     pub location: String,
 }
@@ -118,6 +120,7 @@ pub fn parse_pid(g: &Graph, pid: NodeId, shape: PidShape) -> Result<StoragePid> 
         _ => return Err(bad("storage type is not an allowlisted storage class")),
     };
     let key_is_str = matches!(g.get(items[2]), Node::Str(_));
+    let key_is_bytes = matches!(g.get(items[2]), Node::Bytes(_));
     let key = match g.get(items[2]) {
         Node::Str(s) => s.to_string(),
         Node::Int(i) => i.to_string(),
@@ -159,6 +162,7 @@ pub fn parse_pid(g: &Graph, pid: NodeId, shape: PidShape) -> Result<StoragePid> 
         view,
         location,
         key_is_str,
+        key_is_bytes,
     })
 }
 

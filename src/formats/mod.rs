@@ -129,9 +129,12 @@ pub fn analyze<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Analysis 
         match format {
             Format::TorchZip | Format::TorchScript | Format::Npz => {
                 let read = torch_zip::analyze_zip(r, len, opts, &mut a);
-                // For an npz too: `analyze_npz` reads the members miniz lists, and CPython's
-                // zipfile can list others (entries past the declared count, later twins).
-                torch_zip::numpy_reading(r, len, opts, &mut a);
+                // An npz read to the end was read by numpy's own rules (`analyze_npz`); any
+                // other zip, or an npz refused half-way, also gets numpy's reading of its npy
+                // members for findings.
+                if a.format != Format::Npz || read.is_err() {
+                    torch_zip::numpy_reading(r, len, opts, &mut a);
+                }
                 read
             }
             Format::TorchTar => {
@@ -291,6 +294,12 @@ pub fn sniff<R: Read + Seek>(r: &mut R, len: u64) -> Result<Format> {
     r.read_exact(&mut head)?;
     if head.starts_with(b"PK\x03\x04") {
         return Ok(Format::TorchZip);
+    }
+    // numpy.load also takes `PK\x05\x06` (an empty zip's first bytes) for a zip; the real end
+    // record can still be at the end, with members before it. torch.load does not (its
+    // `_is_zipfile` wants `PK\x03\x04`, and the bytes are no tar and no pickle it can load).
+    if head.starts_with(b"PK\x05\x06") {
+        return Ok(Format::Npz);
     }
     if head.starts_with(b"\x93NUMPY") {
         return Ok(Format::Npy);

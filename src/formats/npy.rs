@@ -77,6 +77,13 @@ pub fn parse_header(data: &mut dyn ReadAt, base: u64, len: u64) -> Result<NpyHea
         }
         v => return Err(bad(format!("unsupported format version {v}"))),
     };
+    // numpy's `_check_version`: only (1, 0), (2, 0) and (3, 0); the minor byte counts too.
+    if pre[7] != 0 {
+        return Err(bad(format!(
+            "unsupported format version ({}, {}) (numpy reads only 1.0, 2.0 and 3.0)",
+            pre[6], pre[7]
+        )));
+    }
     if hlen > MAX_HEADER {
         return Err(Error::limit(
             "npy header",
@@ -93,7 +100,9 @@ pub fn parse_header(data: &mut dyn ReadAt, base: u64, len: u64) -> Result<NpyHea
     } else {
         h.iter().map(|&b| b as char).collect()
     };
-    let Lit::Dict(items) = pystr::parse(&text)? else {
+    // `_read_array_header` retries with Python 2 `L` suffixes filtered out for versions up to
+    // 2.0 only; a 3.0 header holding one is a ValueError.
+    let Lit::Dict(items) = pystr::parse(&text, pre[6] <= 2)? else {
         return Err(bad("header is not a dict".into()));
     };
     let get = |k: &str| {
@@ -117,13 +126,14 @@ pub fn parse_header(data: &mut dyn ReadAt, base: u64, len: u64) -> Result<NpyHea
         _ => return Err(bad("fortran_order is not a bool".into())),
     };
     let shape = match get("shape") {
-        Some(Lit::Seq(v)) => v
+        Some(Lit::Tuple(v)) => v
             .into_iter()
             .map(|d| match d {
                 Lit::Int(i) => u64::try_from(i).map_err(|_| bad("negative dimension".into())),
                 _ => Err(bad("shape is not a tuple of ints".into())),
             })
             .collect::<Result<Vec<_>>>()?,
+        // a list is "shape is not valid" to numpy, which checks `isinstance(shape, tuple)`
         _ => return Err(bad("shape is not a tuple".into())),
     };
     let (byteorder, code) = match descr.chars().next() {

@@ -1,4 +1,5 @@
-//! Files that are pickle streams: plain pickles (every pickle in a concatenated stream),
+//! Files that are pickle streams: plain pickles (the first pickle of a stream gives the tensors,
+//! every further one is scanned for findings),
 //! joblib dumps (array bytes between opcodes), and the legacy torch "1001" stream.
 
 use super::legacy::{self, LegacyStorages};
@@ -20,6 +21,20 @@ pub fn analyze<R: Read + Seek>(
     opts: &Options,
     a: &mut Analysis,
 ) -> Result<()> {
+    analyze_stream(r, len, opts, a, true)
+}
+
+/// `plain_loadable`: `pickle.load` can be pointed at these bytes (an uncompressed file), so a
+/// joblib dump with more bytes after it is refused: joblib.load returns the dump's object while
+/// pickle.load, reading the array bytes as opcodes, raises. Inside joblib's compression only
+/// joblib reads the stream.
+pub(super) fn analyze_stream<R: Read + Seek>(
+    r: &mut R,
+    len: u64,
+    opts: &Options,
+    a: &mut Analysis,
+    plain_loadable: bool,
+) -> Result<()> {
     let mut graph = Graph::new(&opts.limits);
     let ctx = Context {
         member: None,
@@ -27,7 +42,7 @@ pub fn analyze<R: Read + Seek>(
         nesting: 0,
         ..Default::default()
     };
-    let mut roots: Vec<NodeId> = Vec::new();
+    let mut root: Option<NodeId> = None;
     let mut legacy_layout = None;
     let read = (|| -> Result<()> {
         r.seek(SeekFrom::Start(0))?;
@@ -51,17 +66,29 @@ pub fn analyze<R: Read + Seek>(
             )?);
             return Ok(());
         }
-        roots.push(first.root);
-        // Every further pickle in the stream: a loader calling pickle.load again runs it.
-        let mut index = 1;
+        root = Some(first.root);
+        if plain_loadable && has_joblib_arrays(&graph) && !input.at_end()? {
+            return Err(Error::malformed(format!(
+                "a joblib dump followed by {} more bytes (from offset {}): joblib.load returns \
+                 the dump's object, pickle.load reads its array bytes as opcodes and raises; the \
+                 loaders disagree on this file",
+                len - input.pos(),
+                input.pos()
+            )));
+        }
+        // Every further pickle in the stream: `pickle.load` and `joblib.load` return the first
+        // object only, but a loader calling pickle.load again runs the next one. They are read
+        // for findings; their tensors are never converted.
+        let first_end = input.pos();
+        let mut more = 0usize;
         while !input.at_end()? {
             let start = input.pos();
             let c = Context {
-                member: Some(format!("pickle #{}", index + 1)),
+                member: Some(format!("pickle #{}", more + 2)),
                 ..ctx.clone()
             };
             match Machine::new(&mut graph, &mut a.findings, &opts.limits, c).load(&mut input) {
-                Ok(u) => roots.push(u.root),
+                Ok(_) => more += 1,
                 Err(e) => {
                     a.findings.push(Finding {
                         rule: Rule::TrailingBytes,
@@ -79,7 +106,23 @@ pub fn analyze<R: Read + Seek>(
                     break;
                 }
             }
-            index += 1;
+        }
+        if more > 0 {
+            a.findings.push(Finding {
+                rule: Rule::TrailingBytes,
+                severity: Severity::Medium,
+                message: format!(
+                    "{more} more pickle(s) after the first one ({} bytes from offset {first_end}): \
+                     pickle.load and joblib.load return only the first object, so only its \
+                     tensors are converted; the rest were scanned for findings",
+                    len - first_end
+                ),
+                global: None,
+                location: crate::error::Location {
+                    offset: Some(first_end),
+                    ..Default::default()
+                },
+            });
         }
         Ok(())
     })();
@@ -127,24 +170,9 @@ pub fn analyze<R: Read + Seek>(
         opts,
         cache: HashMap::new(),
     };
-    let result = (|| {
-        // Several pickles: each is named on its own; only when more than one holds tensors
-        // do names get the pickle's index, so they cannot collide.
-        let mut per_root = Vec::new();
-        for &root in &roots {
-            let before = a.tensors.len();
-            collect_tensors(&graph, root, None, &mut resolver, opts, a)?;
-            per_root.push(before..a.tensors.len());
-        }
-        if per_root.iter().filter(|r| !r.is_empty()).count() > 1 {
-            for (i, range) in per_root.into_iter().enumerate() {
-                for (name, _) in &mut a.tensors[range] {
-                    *name = format!("{i}.{name}");
-                }
-            }
-        }
-        Ok(())
-    })();
+    let result = root.map_or(Ok(()), |root| {
+        collect_tensors(&graph, root, None, &mut resolver, opts, a)
+    });
     a.findings.extend(resolver.findings.into_vec());
     result
 }

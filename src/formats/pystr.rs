@@ -1,5 +1,6 @@
 //! A tiny parser for the Python literal in a `.npy` header (`{'descr': '<f4', 'fortran_order':
 //! False, 'shape': (2, 3), }`). Never `eval`: strings, ints, bools, None, tuples, lists, dicts.
+//! Tuples and lists stay apart, and `(x)` is `x` as in Python (numpy requires a tuple `shape`).
 
 use crate::error::{Error, Result};
 
@@ -9,16 +10,20 @@ pub enum Lit {
     Int(i128),
     Bool(bool),
     None,
-    Seq(Vec<Lit>),
+    Tuple(Vec<Lit>),
+    List(Vec<Lit>),
     Dict(Vec<(Lit, Lit)>),
 }
 
 const MAX_DEPTH: usize = 32;
 
-pub fn parse(s: &str) -> Result<Lit> {
+/// Parse `s` as `ast.literal_eval` would. `long_suffix`: also accept a Python 2 `L` right after
+/// an integer, as numpy's `_filter_header` does for format versions 1.0 and 2.0 only.
+pub fn parse(s: &str, long_suffix: bool) -> Result<Lit> {
     let mut p = Parser {
         s: s.as_bytes(),
         i: 0,
+        long_suffix,
     };
     let v = p.value(0)?;
     p.ws();
@@ -35,6 +40,7 @@ fn bad(why: &str) -> Error {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    long_suffix: bool,
 }
 
 impl Parser<'_> {
@@ -77,17 +83,27 @@ impl Parser<'_> {
                 }
             }
             open @ (b'(' | b'[') => {
-                let close = if open == b'(' { b')' } else { b']' };
+                let tuple = open == b'(';
+                let close = if tuple { b')' } else { b']' };
                 self.i += 1;
                 let mut items = Vec::new();
+                // `(x)` is x itself; a comma (or nothing at all) makes a tuple.
+                let mut comma = false;
                 loop {
                     if self.peek() == Some(close) {
                         self.i += 1;
-                        return Ok(Lit::Seq(items));
+                        return Ok(match (tuple, items.len(), comma) {
+                            (true, 1, false) => items.pop().expect("one item"),
+                            (true, _, _) => Lit::Tuple(items),
+                            (false, _, _) => Lit::List(items),
+                        });
                     }
                     items.push(self.value(depth + 1)?);
                     match self.peek() {
-                        Some(b',') => self.i += 1,
+                        Some(b',') => {
+                            self.i += 1;
+                            comma = true;
+                        }
                         Some(c) if c == close => {}
                         _ => return Err(bad("expected ',' or a closing bracket")),
                     }
@@ -117,7 +133,7 @@ impl Parser<'_> {
                 }
                 let t =
                     std::str::from_utf8(&self.s[start..self.i]).map_err(|_| bad("bad number"))?;
-                if self.s.get(self.i) == Some(&b'L') {
+                if self.long_suffix && self.s.get(self.i) == Some(&b'L') {
                     self.i += 1;
                 }
                 t.parse()
@@ -147,11 +163,26 @@ mod tests {
 
     #[test]
     fn npy_header() {
-        let v =
-            parse("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }        ").unwrap();
+        let v = parse(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }        ",
+            false,
+        )
+        .unwrap();
         let Lit::Dict(items) = v else { panic!() };
-        assert_eq!(items[2].1, Lit::Seq(vec![Lit::Int(2), Lit::Int(3)]));
-        assert!(parse(&"[".repeat(100)).is_err());
-        assert!(parse("{'a': __import__('os')}").is_err());
+        assert_eq!(items[2].1, Lit::Tuple(vec![Lit::Int(2), Lit::Int(3)]));
+        assert!(parse(&"[".repeat(100), false).is_err());
+        assert!(parse("{'a': __import__('os')}", false).is_err());
+    }
+
+    #[test]
+    fn tuples_lists_and_parentheses_as_python() {
+        assert_eq!(parse("(4)", false).unwrap(), Lit::Int(4));
+        assert_eq!(parse("(4,)", false).unwrap(), Lit::Tuple(vec![Lit::Int(4)]));
+        assert_eq!(parse("()", false).unwrap(), Lit::Tuple(vec![]));
+        assert_eq!(parse("[4]", false).unwrap(), Lit::List(vec![Lit::Int(4)]));
+        assert!(parse("(,)", false).is_err());
+        // the Python 2 long suffix only where numpy filters it (versions 1.0 and 2.0)
+        assert!(parse("(4L,)", false).is_err());
+        assert_eq!(parse("(4L,)", true).unwrap(), Lit::Tuple(vec![Lit::Int(4)]));
     }
 }

@@ -35,23 +35,38 @@ pub fn analyze_zip<R: Read + Seek>(
     opts: &Options,
     a: &mut Analysis,
 ) -> Result<()> {
-    let mut zip = ZipArchive::open(r, len, &opts.limits)?;
+    let all_npy = |zip: &ZipArchive| {
+        zip.entries
+            .iter()
+            .all(|e| e.is_directory() || e.name.ends_with(".npy"))
+    };
+    let mut zip = match ZipArchive::open(r, len, &opts.limits) {
+        Ok(zip) => zip,
+        Err(torch_refuses) => {
+            // torch cannot open it; numpy.load (CPython's zipfile) may: a file starting with
+            // `PK\x05\x06`, bytes before the archive, end records only zipfile accepts.
+            return match ZipArchive::open_cpython(r, len, &opts.limits) {
+                Ok(py) if all_npy(&py) => {
+                    a.format = Format::Npz;
+                    analyze_npz(&py, r, opts, a)
+                }
+                _ => Err(torch_refuses),
+            };
+        }
+    };
     let root = zip.root().unwrap_or_default().to_string();
     check_small_crcs(&mut zip, r, &root)?;
     let data_pkl = zip.find_record("data.pkl");
-    let is_npz = data_pkl.is_none()
-        && !zip.entries.is_empty()
-        && zip
-            .entries
-            .iter()
-            .all(|e| e.is_directory() || e.name.ends_with(".npy"));
-    if is_npz {
+    if data_pkl.is_none() && !zip.entries.is_empty() && all_npy(&zip) {
         a.format = Format::Npz;
-        // npz members sit at the top level: no torch root folder.
+        // What torch's reader would see is reported; the arrays are numpy's, read by
+        // CPython's zipfile rules (which can list other members, decode names differently or
+        // refuse the archive). npz members sit at the top level: no torch root folder.
         zip.issues
             .retain(|i| i.kind != ContainerIssueKind::MixedRoots);
         report_issues(&zip, &mut a.findings);
-        return analyze_npz(&zip, r, opts, a);
+        let py = ZipArchive::open_cpython(r, len, &opts.limits)?;
+        return analyze_npz(&py, r, opts, a);
     }
     report_issues(&zip, &mut a.findings);
     let (Some(data_pkl), Some(_)) = (data_pkl, zip.root()) else {
@@ -60,7 +75,10 @@ pub fn analyze_zip<R: Read + Seek>(
         scan_pickle_members(&zip, r, opts, a, None)?;
         return super::archive::zip_members(&zip, r, opts, a);
     };
-    let script = zip.find_record("constants.pkl").is_some();
+    // torch.load asks `_is_torchscript_zip` first: "constants.pkl" in `get_all_records()`, an
+    // exact comparison over the whole record list, which throws (and torch.load with it) when an
+    // entry is outside the root folder.
+    let script = zip.is_torchscript()?;
     a.format = if script {
         Format::TorchScript
     } else {
@@ -68,8 +86,20 @@ pub fn analyze_zip<R: Read + Seek>(
     };
     // Every other pickle member (duplicates of data.pkl included) is scanned for findings only.
     scan_pickle_members(&zip, r, opts, a, Some(data_pkl))?;
-    check_version(&zip, r, a)?;
+    check_version(&zip, r)?;
+    if script {
+        // torch.jit.load unpickles constants.pkl (`getRecord`, miniz's lookup): one it cannot
+        // extract (a directory) leaves it unfilled memory.
+        if let Some(i) = zip.find_record("constants.pkl") {
+            zip.check_readable(i)?;
+        }
+    } else {
+        check_load_records(&zip, r)?;
+    }
+    // `_load` byte-swaps by the `byteorder` record; the TorchScript loader (C++) never reads
+    // it, so a TorchScript archive is always little-endian (checked against torch.jit.load).
     let big_endian = match zip.find_record("byteorder") {
+        _ if script => false,
         None => false,
         Some(i) => match &zip.read_member(r, i, 16)?[..] {
             b"little" => false,
@@ -199,24 +229,70 @@ fn report_issues(zip: &ZipArchive, findings: &mut Findings) {
     }
 }
 
-fn check_version<R: Read + Seek>(zip: &ZipArchive, r: &mut R, a: &mut Analysis) -> Result<()> {
+/// `PyTorchStreamReader::init` (torch.load and torch.jit.load): the version comes from
+/// `.data/version` when that record exists, else from `version`, which must exist
+/// (`TORCH_CHECK(hasRecord("version"))`). The text goes through `std::stoull` (leading C
+/// whitespace, an optional sign, digits, anything after them ignored) and must be 1 to
+/// `kMaxSupportedFileFormatVersion` (10 in torch 2.15). Text `stoull` reads differently from
+/// this (a minus sign, no digits, an overflow) is refused, as torch refuses it.
+fn check_version<R: Read + Seek>(zip: &ZipArchive, r: &mut R) -> Result<()> {
     let idx = zip
         .find_record(".data/version")
-        .or_else(|| zip.find_record("version"));
-    let Some(idx) = idx else {
-        a.warnings
-            .push("archive has no `version` record (torch requires one)".into());
-        return Ok(());
-    };
+        .or_else(|| zip.find_record("version"))
+        .ok_or_else(|| {
+            Error::malformed(
+                "archive has no `version` record: torch's reader requires one (hasRecord(\"version\"))",
+            )
+        })?;
     let raw = zip.read_member(r, idx, 64)?;
-    let text = String::from_utf8_lossy(&raw);
-    match text.trim().parse::<u64>() {
-        Ok(1..=10) => Ok(()),
+    let text = raw
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .map_or(&raw[..0], |p| &raw[p..]);
+    let text = text.strip_prefix(b"+").unwrap_or(text);
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    let version = std::str::from_utf8(&text[..digits])
+        .ok()
+        .and_then(|d| d.parse::<u64>().ok());
+    match version {
+        Some(1..=10) => Ok(()),
         _ => Err(Error::malformed(format!(
-            "unsupported archive version {:?}",
-            text.trim()
+            "unsupported archive version {:?} (torch reads 1 to 10)",
+            String::from_utf8_lossy(&raw)
         ))),
     }
+}
+
+/// Records `_load` (torch.load, not the TorchScript loader) reads besides the pickle and the
+/// storages, where a bad value makes it raise:
+///
+/// - `.storage_alignment` goes through `int(bytes)`: ASCII digits with optional ASCII
+///   whitespace around them are accepted here (what else `int` takes, a sign or `_`, is
+///   refused);
+/// - `.data/serialization_id` is handed back to Python at the end of `_load`
+///   (`zip_file.serialization_id()`) as a `str`, decoded as strict UTF-8: a
+///   `UnicodeDecodeError` otherwise. The reader extracted it at init.
+fn check_load_records<R: Read + Seek>(zip: &ZipArchive, r: &mut R) -> Result<()> {
+    if let Some(i) = zip.find_record(".storage_alignment") {
+        let raw = zip.read_member(r, i, 64)?;
+        let t = raw.trim_ascii();
+        if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+            return Err(Error::malformed(format!(
+                "`.storage_alignment` is {:?}, which torch.load passes to int()",
+                String::from_utf8_lossy(&raw)
+            )));
+        }
+    }
+    if let Some(i) = zip.find_record(".data/serialization_id") {
+        let raw = zip.read_member(r, i, MAX_SMALL_RECORD)?;
+        if std::str::from_utf8(&raw).is_err() {
+            return Err(Error::malformed(
+                "`.data/serialization_id` is not UTF-8: torch.load raises UnicodeDecodeError \
+                 when it reads it back",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Run every pickle member except `skip` through the machine, for findings only: what a
@@ -371,7 +447,7 @@ struct ZipStorages<'z, 'r, 'o, R: Read + Seek> {
     big_endian: bool,
     script: bool,
     opts: &'o Options,
-    cache: HashMap<String, Storage>,
+    cache: HashMap<(bool, String), Storage>,
     findings: Findings,
 }
 
@@ -397,6 +473,14 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
         };
         let p = legacy::parse_pid(g, pid, shape)?;
         p.check_location()?;
+        if p.key_is_bytes {
+            // `load_tensor` formats the key into the record name: bytes give `data/b'0'`.
+            return Err(Error::malformed(format!(
+                "storage key {:?} is pickled as bytes: torch looks for the record `data/b'{}'` \
+                 (the bytes' repr), not `data/{}`",
+                p.key, p.key, p.key
+            )));
+        }
         if p.view.is_some() {
             return Err(Error::malformed(
                 "storage views are not part of the zip format",
@@ -422,11 +506,26 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
             .numel
             .checked_mul(itemsize)
             .ok_or_else(|| Error::malformed(format!("storage {} size overflows", p.key)))?;
-        if let Some(s) = self.cache.get(&p.key) {
+        // `persistent_load` caches by the key object itself: an int key and its digits as a
+        // str are two entries (each loads the record), a repeated key reuses the first load.
+        let cache_key = (p.key_is_str, p.key.clone());
+        if let Some(s) = self.cache.get(&cache_key) {
             if s.source.len() != nbytes {
+                // torch would load the record again for the new size: not modelled.
                 return Err(Error::malformed(format!(
                     "storage {} is used with two different sizes",
                     p.key
+                )));
+            }
+            // torch re-wraps the bytes it already byte-swapped (once, by the first dtype).
+            let unit = |d: Option<TorchDtype>| d.map_or(1, TorchDtype::swap_unit);
+            if s.big_endian && unit(s.dtype) != unit(p.dtype) {
+                return Err(Error::unsupported(format!(
+                    "big-endian storage {} is used as {} and as {}: torch byte-swaps the record \
+                     once, by its first dtype, and re-wraps those bytes (not modelled)",
+                    p.key,
+                    s.dtype.map_or("untyped", TorchDtype::name),
+                    p.dtype.map_or("untyped", TorchDtype::name)
                 )));
             }
             let mut s = s.clone();
@@ -443,7 +542,8 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
                 "storage record `{record}` is missing from the archive"
             ))
         })?;
-        let e = &self.zip.entries[idx];
+        // miniz's extract leaves a directory's buffer unfilled: refuse what torch cannot read.
+        let e = self.zip.check_readable(idx)?;
         if e.uncompressed_size != nbytes {
             return Err(Error::malformed(format!(
                 "record `{record}` has {} bytes but its storage needs {nbytes}",
@@ -467,7 +567,7 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
             source,
             big_endian: self.big_endian,
         };
-        self.cache.insert(p.key, s.clone());
+        self.cache.insert(cache_key, s.clone());
         Ok(s)
     }
 }
@@ -479,9 +579,11 @@ impl<R: Read + Seek> StorageResolver for ZipStorages<'_, '_, '_, R> {
 /// carry such members that torch never reads. Their pickles are read for findings only (their
 /// arrays are not weights of the checkpoint); one that cannot be checked is high.
 pub fn numpy_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mut Analysis) {
-    let Ok(zip) = ZipArchive::open_cpython(r, len, &opts.limits) else {
+    let Ok(mut zip) = ZipArchive::open_cpython(r, len, &opts.limits) else {
         return; // numpy.load cannot open it either
     };
+    // Pythons without the "Overlapped entries" check read such members: scan them too.
+    zip.allow_overlaps();
     // Directory entries too: zipfile reads their bytes like any member's.
     for (i, e) in zip.entries.iter().enumerate() {
         let unchecked = |why: String| Finding {
@@ -500,6 +602,9 @@ pub fn numpy_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mu
         };
         if e.uncompressed_size < 6 {
             continue; // too short for the magic numpy compares
+        }
+        if zip.check_readable(i).is_err() {
+            continue; // `ZipFile.open` raises for this key: nothing of it runs
         }
         let mut magic = [0u8; 6];
         let head = zip
@@ -538,23 +643,56 @@ pub fn numpy_reading<R: Read + Seek>(r: &mut R, len: u64, opts: &Options, a: &mu
     }
 }
 
+/// `numpy.load` of an npz: `NpzFile` over CPython's `zipfile` (`numpy/lib/_npyio_impl.py`).
+/// Its keys are `namelist()` with `.npy` removed; `_files` maps each key to a member name
+/// (stripped names first, last one winning, then every full name to itself, so a full name
+/// beats a stripped one); `__getitem__` opens that name through `NameToInfo` (the last entry of
+/// the name). A member starting with the npy magic is an array; any other comes back as bytes,
+/// which is not a tensor. `{k: npz[k] for k in npz.files}` reads every key, and zipfile checks
+/// the CRC-32 when a read reaches the member's end: a mismatch is refused.
 fn analyze_npz<R: Read + Seek>(
-    zip: &ZipArchive,
+    py: &ZipArchive,
     r: &mut R,
     opts: &Options,
     a: &mut Analysis,
 ) -> Result<()> {
-    let mut names = HashSet::new();
-    for (i, e) in zip.entries.iter().enumerate() {
-        // An empty directory entry is nothing; one with bytes is read like any member.
-        if e.is_directory() && e.uncompressed_size == 0 {
+    report_issues(py, &mut a.findings);
+    let names: Vec<&str> = py.entries.iter().map(|e| e.name.as_str()).collect();
+    let key_of = |n: &'_ str| n.strip_suffix(".npy").unwrap_or(n).to_string();
+    let mut member_of: HashMap<String, &str> = HashMap::new();
+    for n in &names {
+        member_of.insert(key_of(n), n);
+    }
+    for n in &names {
+        member_of.insert(n.to_string(), n);
+    }
+    // `NameToInfo`: the last entry of each name.
+    let name_to_info: HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let mut keys_done = HashSet::new();
+    for n in &names {
+        let key = key_of(n);
+        if !keys_done.insert(key.clone()) {
             continue;
         }
-        let name = e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string();
-        if !names.insert(name.clone()) {
-            return Err(Error::malformed(format!("npz holds `{name}` twice")));
+        let i = name_to_info[member_of[&key]];
+        let e = &py.entries[i];
+        // Open first, as `ZipFile.open` does: its errors are numpy's.
+        py.check_readable(i)?;
+        if e.uncompressed_size == 0 && e.name.ends_with('/') {
+            continue; // a directory entry: numpy returns b""
         }
         let result = if e.method == 0 {
+            if py.crc_of(r, i)? != e.crc32 {
+                return Err(bad_crc(&e.name));
+            }
+            if !starts_with_npy_magic(r, e.data_offset, e.uncompressed_size)? {
+                a.warnings.push(format!(
+                    "npz member `{}` is not an npy array (numpy returns its bytes); not converted",
+                    e.name
+                ));
+                continue;
+            }
             let header =
                 npy::parse_header(&mut SeekReader(&mut *r), e.data_offset, e.uncompressed_size)?;
             if header.is_object() {
@@ -564,13 +702,13 @@ fn analyze_npz<R: Read + Seek>(
                     e.data_offset + e.uncompressed_size,
                     opts,
                     a,
-                    Some(&name),
+                    Some(&key),
                 )?;
                 continue;
             } else {
                 npy::tensor(
                     &header,
-                    &name,
+                    &key,
                     DataSource::File {
                         offset: e.data_offset + header.data_offset,
                         len: e.uncompressed_size - header.data_offset,
@@ -580,7 +718,17 @@ fn analyze_npz<R: Read + Seek>(
             }
         } else {
             let bytes: Arc<[u8]> =
-                Arc::from(zip.read_member(r, i, opts.limits.max_inflated_member)?);
+                Arc::from(py.read_member(r, i, opts.limits.max_inflated_member)?);
+            if crc32fast::hash(&bytes) != e.crc32 {
+                return Err(bad_crc(&e.name));
+            }
+            if !bytes.starts_with(b"\x93NUMPY") {
+                a.warnings.push(format!(
+                    "npz member `{}` is not an npy array (numpy returns its bytes); not converted",
+                    e.name
+                ));
+                continue;
+            }
             let header = npy::parse_header(&mut SliceReader(&bytes), 0, bytes.len() as u64)?;
             if header.is_object() {
                 let mut cursor = std::io::Cursor::new(&bytes[..]);
@@ -590,16 +738,16 @@ fn analyze_npz<R: Read + Seek>(
                     bytes.len() as u64,
                     opts,
                     a,
-                    Some(&name),
+                    Some(&key),
                 )?;
                 continue;
             } else {
                 let data: Arc<[u8]> = Arc::from(&bytes[header.data_offset as usize..]);
-                npy::tensor(&header, &name, DataSource::Inline(data), opts)
+                npy::tensor(&header, &key, DataSource::Inline(data), opts)
             }
         };
         match result {
-            Ok(spec) => a.tensors.push((name, spec)),
+            Ok(spec) => a.tensors.push((key, spec)),
             Err(Error::Unsupported { msg }) if opts.skip_unsupported => {
                 a.warnings.push(format!("skipped: {msg}"))
             }
@@ -607,6 +755,23 @@ fn analyze_npz<R: Read + Seek>(
         }
     }
     Ok(())
+}
+
+fn bad_crc(member: &str) -> Error {
+    Error::malformed(format!(
+        "npz member `{member}`: stored CRC-32 does not match its data (numpy's zip reader, Python \
+         zipfile, raises \"Bad CRC-32\")"
+    ))
+}
+
+fn starts_with_npy_magic<R: Read + Seek>(r: &mut R, offset: u64, len: u64) -> Result<bool> {
+    if len < 6 {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 6];
+    r.seek(std::io::SeekFrom::Start(offset))?;
+    r.read_exact(&mut magic)?;
+    Ok(&magic == b"\x93NUMPY")
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@
 //!   this list contains `constants.pkl`, compared byte for byte.
 //! * **CPython** (`ZipFile.NameToInfo`, what `numpy.load` opens `.npz` members with): names
 //!   decoded as UTF-8 when flag bit 11 is set (invalid UTF-8 is an error) and as cp437
-//!   otherwise, cut at their first NUL; the LAST entry of a name wins; comparison is exact.
+//!   otherwise ([`cp437`]), cut at their first NUL; the LAST entry of a name wins; comparison
+//!   is exact.
 
 use crate::error::{Error, Result};
 
@@ -160,29 +161,45 @@ pub(super) fn torch_all_records(names: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-/// A central-directory name as CPython decodes it: `(orig_filename, filename)`, the second cut
-/// at its first NUL. Non-ASCII names without the UTF-8 flag would be decoded as cp437, which
-/// nothing that writes `.npz` files produces: refused.
-pub(super) fn cpython_name(raw: &[u8], flags: u16) -> Result<(String, String)> {
-    let orig = if flags & 0x0800 != 0 {
-        std::str::from_utf8(raw)
-            .map_err(|_| {
-                Error::malformed(format!(
-                    "zip entry name {:?} is flagged UTF-8 but is not: numpy's zip reader (Python zipfile) \
-                     raises UnicodeDecodeError",
-                    String::from_utf8_lossy(raw)
-                ))
-            })?
-            .to_string()
-    } else if raw.is_ascii() {
-        String::from_utf8(raw.to_vec()).expect("ASCII")
-    } else {
-        return Err(Error::unsupported(format!(
-            "zip entry name {:?} is not ASCII and not flagged UTF-8 (Python zipfile decodes it as cp437; \
-             numpy never writes such names)",
+/// Code page 437's upper half (bytes 0x80..=0xFF), as Python's `cp437` codec maps it; the lower
+/// half is ASCII.
+const CP437_HIGH: &str = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■ ";
+
+/// Python's `bytes.decode("cp437")`: every byte maps to one character, so it never fails.
+pub(super) fn cp437(raw: &[u8]) -> String {
+    raw.iter()
+        .map(|&b| {
+            if b < 0x80 {
+                char::from(b)
+            } else {
+                CP437_HIGH
+                    .chars()
+                    .nth(usize::from(b - 0x80))
+                    .expect("128 characters")
+            }
+        })
+        .collect()
+}
+
+/// A name as `ZipFile` decodes it (`_RealGetContents`, and `ZipFile.open` for the local name):
+/// strict UTF-8 when flag bit 11 is set (a `UnicodeDecodeError` otherwise), else cp437.
+pub(super) fn cpython_decode(raw: &[u8], flags: u16) -> Result<String> {
+    if flags & 0x0800 == 0 {
+        return Ok(cp437(raw));
+    }
+    std::str::from_utf8(raw).map(str::to_string).map_err(|_| {
+        Error::malformed(format!(
+            "zip entry name {:?} is flagged UTF-8 but is not: numpy's zip reader (Python zipfile) \
+             raises UnicodeDecodeError",
             String::from_utf8_lossy(raw)
-        )));
-    };
+        ))
+    })
+}
+
+/// A central-directory name as CPython decodes it: `(orig_filename, filename)`, the second cut
+/// at its first NUL (`ZipInfo.__init__`).
+pub(super) fn cpython_name(raw: &[u8], flags: u16) -> Result<(String, String)> {
+    let orig = cpython_decode(raw, flags)?;
     let cut = orig.split('\0').next().unwrap_or("").to_string();
     Ok((orig, cut))
 }

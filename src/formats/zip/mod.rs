@@ -104,6 +104,8 @@ pub struct ZipEntry {
     external_attr: u32,
     /// Why the local header cannot be used (the loader fails when it reads this member).
     local_error: Option<String>,
+    /// CPython: why newer `zipfile`s refuse to open it ("Overlapped entries").
+    overlap: Option<String>,
     local_flags: u16,
     local_method: u16,
 }
@@ -129,6 +131,8 @@ pub struct ZipArchive {
     /// Entry indices in miniz's heap-sorted order (for [`ZipArchive::find`]).
     sorted: Vec<u32>,
     issue_counts: [usize; ISSUE_KINDS],
+    /// CPython: refuse members newer `zipfile`s refuse as overlapping (the default).
+    refuse_overlaps: bool,
 }
 
 pub(super) fn malformed_at(msg: impl Into<String>, offset: u64) -> Error {
@@ -266,10 +270,13 @@ impl ZipArchive {
         let start_dir = start_dir as u64; // ≤ eocd_pos
         let records = Self::cpython_directory(r, len, start_dir, end.cd_size, limits)?;
         let mut entries = Vec::with_capacity(records.len());
+        let mut offsets = Vec::with_capacity(records.len());
         for rec in records {
             let offset = i128::from(rec.sizes.local_offset) + concat;
+            offsets.push(offset);
             entries.push(Self::resolve_local(r, len, rec, offset, Dialect::CPython)?);
         }
+        Self::cpython_overlaps(&mut entries, &offsets, start_dir);
         if concat > 0 {
             issues.push(
                 ContainerIssueKind::DataBeforeFirstHeader,
@@ -300,6 +307,35 @@ impl ZipArchive {
             start_dir,
             start_dir + end.cd_size,
         ))
+    }
+
+    /// `ZipFile.open`'s "Overlapped entries" refusal (upstream since 3.12 and in the 3.11
+    /// security releases, and in Debian's patched 3.11.2; older ones such as 3.11.7 lack it and
+    /// read such members): `_RealGetContents` gives each entry an end, the next local header
+    /// offset above its own (entries sorted by offset, highest first, ties kept in directory
+    /// order) or the central directory's start for the highest; `open` refuses an entry whose
+    /// data (from where its local header says it starts) runs past that end. Two entries sharing
+    /// a local header therefore fail, all but the first of them in directory order.
+    fn cpython_overlaps(entries: &mut [ZipEntry], offsets: &[i128], start_dir: u64) {
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        // stable: equal offsets keep directory order, as Python's sorted(..., reverse=True) does
+        order.sort_by(|&a, &b| offsets[b].cmp(&offsets[a]));
+        let mut end = i128::from(start_dir);
+        for i in order {
+            let e = &mut entries[i];
+            if e.local_error.is_none()
+                && i128::from(e.data_offset) + i128::from(e.compressed_size) > end
+            {
+                e.overlap = Some(format!(
+                    "its data [{}, {}) runs past {end}, where the next member or the central \
+                     directory starts: numpy's zip reader (Python zipfile) raises \"Overlapped \
+                     entries\"",
+                    e.data_offset,
+                    e.data_offset + e.compressed_size
+                ));
+            }
+            end = offsets[i];
+        }
     }
 
     /// CPython's central directory walk: entries until `cd_size` bytes are consumed.
@@ -652,6 +688,7 @@ impl ZipArchive {
             raw_name: name,
             external_attr: header.external_attr,
             local_error: None,
+            overlap: None,
             local_flags: header.flags,
             local_method: header.method,
         };
@@ -693,12 +730,13 @@ impl ZipArchive {
         if dialect == Dialect::CPython {
             // ZipFile.open: the local name, decoded by the LOCAL flags, must equal the central
             // orig_filename; patch and strong-encryption flags are NotImplementedError.
-            let same = match &py_orig {
-                Some(orig) if local.flags & 0x0800 != 0 => {
-                    std::str::from_utf8(&local_name).ok() == Some(orig.as_str())
-                }
-                Some(orig) => local_name.is_ascii() && local_name == orig.as_bytes(),
-                None => true,
+            let local_decoded = lookup::cpython_decode(&local_name, local.flags);
+            if let (Some(_), Err(e)) = (&py_orig, &local_decoded) {
+                entry.local_error = Some(format!("local header name: {e}"));
+            }
+            let same = match (&py_orig, &local_decoded) {
+                (Some(orig), Ok(local)) => local == orig,
+                _ => true,
             };
             if !same {
                 entry.local_error = Some(format!(
@@ -734,6 +772,7 @@ impl ZipArchive {
             dialect,
             sorted,
             issue_counts: [0; ISSUE_KINDS],
+            refuse_overlaps: true,
         };
         {
             let mut issues = Issues {
@@ -1051,10 +1090,19 @@ impl ZipArchive {
         })
     }
 
+    /// Read members that only newer `zipfile`s refuse as overlapping (for findings: an older
+    /// Python reads them).
+    pub fn allow_overlaps(&mut self) {
+        self.refuse_overlaps = false;
+    }
+
     /// Whether the loader can read member `idx` at all; the error says why not.
     pub fn check_readable(&self, idx: usize) -> Result<&ZipEntry> {
         let e = self.entry(idx)?;
         if let Some(why) = &e.local_error {
+            return Err(Error::malformed(why.clone()).at_member(&e.name));
+        }
+        if let Some(why) = e.overlap.as_ref().filter(|_| self.refuse_overlaps) {
             return Err(Error::malformed(why.clone()).at_member(&e.name));
         }
         if e.flags & FLAGS_UNREADABLE != 0 {
