@@ -173,6 +173,14 @@ impl Machine<'_, '_, '_> {
         }
         if unknown_class && !self.is_dict_state(dict_state, slot_state) {
             // The class's own __setstate__ may take any state; the restore is graded already.
+            // Without one, a truthy slot part is still setattr per key whatever the dict part
+            // is: _pickle.c takes a dict subclass there, and pickle.py skips a falsy non-dict
+            // (False, 0, ()) where _pickle.c raises.
+            if slot_state.is_some_and(|s| !torch_interp::is_falsy(self.graph.get(s))) {
+                let g = grade::slot_setattr(&self.describe_class(target));
+                self.record(g);
+                self.calls_seen = true;
+            }
             return Ok(());
         }
         // `if state:` (pickle.py) / `state != None` (_pickle.c): the pure-Python reading skips
