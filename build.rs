@@ -56,13 +56,15 @@ struct Dangerous {
     globals: Vec<DangerousGlobal>,
     modules: Vec<DangerousModule>,
     names: Vec<DangerousName>,
-    native: Native,
+    native: ClassList,
+    finalizers: ClassList,
 }
 
-/// Native classes that share one reason; flattened into the exact globals.
+/// Classes that share one reason (native classes, classes with finalizers); flattened into the
+/// exact globals.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Native {
+struct ClassList {
     why: String,
     classes: Vec<NativeGroup>,
 }
@@ -192,10 +194,11 @@ fn registry() {
         .iter()
         .map(|d| (d.module.as_str(), d.name.as_str(), d.why.as_str()))
         .collect();
-    let native = &reg.dangerous.native;
-    for g in &native.classes {
-        for n in &g.names {
-            exact.push((g.module.as_str(), n.as_str(), native.why.as_str()));
+    for list in [&reg.dangerous.native, &reg.dangerous.finalizers] {
+        for g in &list.classes {
+            for n in &g.names {
+                exact.push((g.module.as_str(), n.as_str(), list.why.as_str()));
+            }
         }
     }
     exact.sort();

@@ -100,8 +100,9 @@ ALLOW = [
 ]
 CONSTRUCT = [(g["module"], n, g["kind"], g["reason"]) for g in REGISTRY["construct"] for n in g["names"]]
 DANGEROUS_GLOBALS = [(d["module"], d["name"], d["why"]) for d in REGISTRY["dangerous"]["globals"]] + [
-    (g["module"], n, REGISTRY["dangerous"]["native"]["why"])
-    for g in REGISTRY["dangerous"]["native"]["classes"] for n in g["names"]]
+    (g["module"], n, REGISTRY["dangerous"][table]["why"])
+    for table in ("native", "finalizers")
+    for g in REGISTRY["dangerous"][table]["classes"] for n in g["names"]]
 
 
 def _ids(entries):
@@ -1356,9 +1357,9 @@ def _pybind11(cls):
 
 
 DANGEROUS_BEHAVIOUR = {
-    **{f"{m}.{n}": ("scipy" if m.startswith("scipy") else "torch", [_finalizer])
-       for m, n, why in DANGEROUS_GLOBALS if why.startswith("a finalizer (__del__)")},
-    **{f"{m}.{n}": ("scipy" if m.startswith("scipy") else "torch", [_pybind11])
+    **{f"{m}.{n}": (m.split(".")[0], [_finalizer])
+       for m, n, why in DANGEROUS_GLOBALS if why == REGISTRY["dangerous"]["finalizers"]["why"]},
+    **{f"{m}.{n}": (m.split(".")[0], [_pybind11])
        for m, n, why in DANGEROUS_GLOBALS if why == REGISTRY["dangerous"]["native"]["why"]},
     "sklearn_crfsuite._fileresource.FileResource": ("sklearn-crfsuite", [_fileresource]),
     "joblib.numpy_pickle_compat.NDArrayWrapper": ("joblib", [_ndarraywrapper, _routed_by_joblib]),
