@@ -91,6 +91,10 @@ def classify_call(loader, c, reg):
             if g in (("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")) and ncg and reg.use(*ncg) in ("new", "call") \
                     and (nargs == 1 or str(c.get("args", "")).endswith(", (), {})")):
                 return Obs(loader, "modelled-new", 0, f"copyreg.{g[1]}({'.'.join(ncg)})")
+            if g == ("copyreg", "__newobj__") and ncg and reg.use(*ncg) in ("new", "call") \
+                    and ".".join(ncg) in ARGS_IGNORED_BY_NEW:
+                # cls.__new__(cls, *args) of list/dict/set/...: their C __new__ never reads args
+                return Obs(loader, "modelled-new", 0, f"copyreg.__newobj__({'.'.join(ncg)}, ...) (__new__ ignores its arguments)")
             if g in (("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")) and c.get("has_del"):
                 return Obs(loader, "finalizer", 2, f"copyreg.{g[1]}{c.get('args')}: its __del__ runs")
             if g == ("copyreg", "__newobj__"):
