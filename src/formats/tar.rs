@@ -75,12 +75,11 @@ fn members<R: Read + Seek>(r: &mut R, len: u64, opts: &Options) -> Result<Vec<Me
     Ok(out)
 }
 
-/// `TarFile.getmember(name)`: the LAST member whose normalised name equals the normalised name.
+/// `TarFile.getmember(name)`: the LAST member whose name equals `name` exactly. `getmember`
+/// calls `_getmember(name.rstrip('/'))` with `normalize=False` (CPython 3.11 and 3.12
+/// `Lib/tarfile.py`); only link-target lookups normalise, so `./storages` is not `storages`.
 fn last_named<'m>(list: &'m [Member], name: &str) -> Option<&'m Member> {
-    let want = tar_header::normpath(name.as_bytes());
-    list.iter()
-        .rev()
-        .find(|m| tar_header::normpath(&m.name) == want)
+    list.iter().rev().find(|m| m.name == name.as_bytes())
 }
 
 pub fn analyze<R: Read + Seek>(

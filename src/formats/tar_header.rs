@@ -87,36 +87,6 @@ pub fn parse(block: &[u8]) -> Option<Header> {
     })
 }
 
-/// `posixpath.normpath`, which `TarFile.getmember` applies to both names before comparing.
-pub fn normpath(path: &[u8]) -> Vec<u8> {
-    if path.is_empty() {
-        return b".".to_vec();
-    }
-    let slashes = if path.starts_with(b"//") && !path.starts_with(b"///") {
-        2
-    } else {
-        usize::from(path.starts_with(b"/"))
-    };
-    let mut comps: Vec<&[u8]> = Vec::new();
-    for comp in path.split(|&b| b == b'/') {
-        if comp.is_empty() || comp == b"." {
-            continue;
-        }
-        if comp != b".." || (slashes == 0 && comps.is_empty()) || comps.last() == Some(&&b".."[..])
-        {
-            comps.push(comp);
-        } else if !comps.is_empty() {
-            comps.pop();
-        }
-    }
-    let mut out = vec![b'/'; slashes];
-    out.extend_from_slice(&comps.join(&b'/'));
-    if out.is_empty() {
-        out.push(b'.');
-    }
-    out
-}
-
 /// `nts`: up to the first NUL.
 fn nts(field: &[u8]) -> &[u8] {
     field.split(|&b| b == 0).next().unwrap_or_default()
@@ -315,23 +285,5 @@ mod tests {
             })
             .collect();
         assert_eq!(ours, cpython);
-    }
-
-    #[test]
-    fn normpath_is_posixpath_normpath() {
-        for (p, want) in [
-            ("storages", "storages"),
-            ("./storages", "storages"),
-            ("a/../storages", "storages"),
-            ("storages/", "storages"),
-            ("//storages", "//storages"),
-            ("///storages", "/storages"),
-            ("../storages", "../storages"),
-            ("a/../../storages", "../storages"),
-            ("", "."),
-            ("/..", "/"),
-        ] {
-            assert_eq!(normpath(p.as_bytes()), want.as_bytes(), "{p}");
-        }
     }
 }
