@@ -66,12 +66,12 @@ struct Dangerous {
 #[serde(deny_unknown_fields)]
 struct ClassList {
     why: String,
-    classes: Vec<NativeGroup>,
+    classes: Vec<ClassGroup>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NativeGroup {
+struct ClassGroup {
     module: String,
     names: Vec<String>,
 }

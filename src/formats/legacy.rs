@@ -83,27 +83,34 @@ pub enum PidShape {
     Script,
 }
 
+impl PidShape {
+    /// The item counts the loader unpacks, and how to say them.
+    fn arity(self) -> (std::ops::RangeInclusive<usize>, &'static str) {
+        match self {
+            PidShape::Zip => (5..=5, "exactly 5: ('storage', type, key, location, numel)"),
+            PidShape::Legacy => (
+                6..=6,
+                "exactly 6: ('storage', type, key, location, numel, view_metadata)",
+            ),
+            PidShape::Script => (
+                5..=usize::MAX,
+                "at least 5: ('storage', type, key, location, numel)",
+            ),
+        }
+    }
+}
+
 pub fn parse_pid(g: &Graph, pid: NodeId, shape: PidShape) -> Result<StoragePid> {
     let bad = |why: &str| Error::malformed(format!("storage persistent id: {why}"));
     // Every loader requires a tuple (`isinstance(saved_id, tuple)`, `toTuple()`).
     let Node::Tuple(items) = g.get(pid) else {
         return Err(bad("not a tuple"));
     };
-    let arity_ok = match shape {
-        PidShape::Zip => items.len() == 5,
-        PidShape::Legacy => items.len() == 6,
-        PidShape::Script => items.len() >= 5,
-    };
-    if !arity_ok {
+    let (counts, expected) = shape.arity();
+    if !counts.contains(&items.len()) {
         return Err(bad(&format!(
-            "{} items, but the loader unpacks {}",
-            items.len(),
-            match shape {
-                PidShape::Zip => "exactly 5: ('storage', type, key, location, numel)",
-                PidShape::Legacy =>
-                    "exactly 6: ('storage', type, key, location, numel, view_metadata)",
-                PidShape::Script => "at least 5: ('storage', type, key, location, numel)",
-            }
+            "{} items, but the loader unpacks {expected}",
+            items.len()
         )));
     }
     let tag = match g.get(items[0]) {

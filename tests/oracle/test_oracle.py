@@ -190,9 +190,9 @@ def test_every_gadget_class_in_the_vocabulary_scans_malicious(sb, tmp_path, flag
     import json
     import subprocess
     import run as oracle_run
-    finalizers = [e for e in oracle_run.load_vocab(sb) if e.get(flag)]
-    assert len(finalizers) > at_least, len(finalizers)
-    for i, e in enumerate(finalizers):
+    classes = [e for e in oracle_run.load_vocab(sb) if e.get(flag)]
+    assert len(classes) > at_least, len(classes)
+    for i, e in enumerate(classes):
         data = b"\x80\x02c" + e["module"].encode() + b"\n" + e["name"].encode() + b"\n)\x81."
         (tmp_path / f"{i:04d}.pkl").write_bytes(data)
     binary = os.path.join(REPO, "target", "release", "modelguard")
@@ -200,7 +200,7 @@ def test_every_gadget_class_in_the_vocabulary_scans_malicious(sb, tmp_path, flag
     report = json.loads(out.stdout)
     by_file = {os.path.basename(f["path"]): f["verdict"] for f in report["files"]}
     missed = [f"{e['module']}.{e['name']}: {by_file.get(f'{i:04d}.pkl')}"
-              for i, e in enumerate(finalizers) if by_file.get(f"{i:04d}.pkl") != "malicious"]
+              for i, e in enumerate(classes) if by_file.get(f"{i:04d}.pkl") != "malicious"]
     assert not missed, missed
 
 

@@ -177,9 +177,7 @@ impl Machine<'_, '_, '_> {
             // is: _pickle.c takes a dict subclass there, and pickle.py skips a falsy non-dict
             // (False, 0, ()) where _pickle.c raises.
             if slot_state.is_some_and(|s| !torch_interp::is_falsy(self.graph.get(s))) {
-                let g = grade::slot_setattr(&self.describe_class(target));
-                self.record(g);
-                self.calls_seen = true;
+                self.slot_setattr(target);
             }
             return Ok(());
         }
@@ -257,14 +255,18 @@ impl Machine<'_, '_, '_> {
             ));
         }
         if unknown_class && !writes.is_empty() {
-            // Without a __setstate__ of its own the class's __setattr__ and data descriptors
-            // run once per key, with values the pickle chose: code the machine cannot see.
-            let g = grade::slot_setattr(&self.describe_class(target));
-            self.record(g);
-            self.calls_seen = true;
+            self.slot_setattr(target);
         }
         self.write_attrs(target, writes);
         Ok(())
+    }
+
+    /// Slot state on an unregistered class: without a __setstate__ of its own, the class's
+    /// __setattr__ and data descriptors run once per key with values the pickle chose.
+    fn slot_setattr(&mut self, target: NodeId) {
+        let g = grade::slot_setattr(&self.describe_class(target));
+        self.record(g);
+        self.calls_seen = true;
     }
 
     /// A state the default BUILD path can apply: a dict (or nothing) and an optional slot dict.
